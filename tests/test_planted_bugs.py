@@ -1,0 +1,132 @@
+"""Negative twins: plant a realistic bug and show the SAME check used by the gradient tests
+reports failure. A check that cannot fail proves nothing."""
+
+import numpy as np
+import pytest
+import test_optim
+from conftest import away_from_zero
+
+import tinyvae.vae
+from tinyvae import VAE, Adam
+from tinyvae.activations import ReLU, Sigmoid
+from tinyvae.backend import array_module, get_backend
+from tinyvae.gradcheck import check_layer, check_model
+from tinyvae.layers import Linear
+from tinyvae.losses import gaussian_kl
+from tinyvae.params import Parameters
+from tinyvae.reparam import Reparameterize
+
+FAILS = 1e-3   # every planted bug below misses by far more than this; tolerances are 1e-6 and 1e-8
+
+
+def small_model(rng):
+    model = VAE(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64", seed=2, beta=0.7)
+    x = rng.random((5, 12))
+    eps = rng.standard_normal((5, 3))
+    return model, x, eps
+
+
+def test_dropped_half_in_kl_gradient_is_caught(rng, monkeypatch):
+    def kl_without_half(mu, logvar):
+        kl, dmu, _ = gaussian_kl(mu, logvar)
+        return kl, dmu, np.exp(logvar) - 1.0               # BUG: should be ½(e^logvar − 1)
+
+    monkeypatch.setattr(tinyvae.vae, "gaussian_kl", kl_without_half)
+    model, x, eps = small_model(rng)
+    assert max(check_model(model, x, eps).values()) > FAILS
+
+
+def test_sampler_using_exp_logvar_is_caught(rng):
+    class WrongStd(Reparameterize):
+        def forward(self, mu, logvar, eps=None, rng=None):
+            self.eps, self.std = eps, np.exp(logvar)       # BUG: std = exp(logvar), not exp(½·logvar)
+            return mu + self.std * eps
+
+    model, x, eps = small_model(rng)
+    model.reparam = WrongStd()
+    assert max(check_model(model, x, eps).values()) > FAILS
+
+
+def test_reparam_backward_without_half_is_caught(rng):
+    class NoHalf(Reparameterize):
+        def backward(self, dz):
+            return dz, dz * self.std * self.eps            # BUG: missing ½
+
+    model, x, eps = small_model(rng)
+    model.reparam = NoHalf()
+    assert max(check_model(model, x, eps).values()) > FAILS
+
+
+def test_transposed_weight_gradient_is_caught(rng):
+    class TransposedLinear(Linear):
+        def backward(self, dy):
+            self.dW[...] = (self.x.T @ dy).T               # BUG: transposed (shapes agree: square)
+            self.db[...] = dy.sum(axis=0)
+            return dy @ self.W.T
+
+    layer = TransposedLinear(5, 5)
+    Parameters({"fc": layer}, dtype="float64", seed=0)
+    errors = check_layer(layer, rng.standard_normal((4, 5)))
+    assert errors["W"] > FAILS and errors["x"] < 1e-8     # the check points at the right array
+
+
+def test_sign_flipped_bce_gradient_is_caught(rng, monkeypatch):
+    from tinyvae.losses import bernoulli_nll
+
+    def flipped(logits, x):
+        nll, dlogits = bernoulli_nll(logits, x)
+        return nll, -dlogits                               # BUG: x − σ(l)
+
+    monkeypatch.setattr(tinyvae.vae, "bernoulli_nll", flipped)
+    model, x, eps = small_model(rng)
+    assert max(check_model(model, x, eps).values()) > FAILS
+
+
+def test_relu_passing_every_gradient_is_caught(rng):
+    class LeakyBug(ReLU):
+        def backward(self, dy):
+            return dy                                      # BUG: forgets the mask
+
+    x = away_from_zero(rng.standard_normal((4, 6)))
+    assert check_layer(LeakyBug(), x)["x"] > FAILS
+
+
+def test_sigmoid_missing_factor_is_caught(rng):
+    class HalfDerivative(Sigmoid):
+        def backward(self, dy):
+            return dy * self.y                             # BUG: σ' = σ(1 − σ), not σ
+
+    assert check_layer(HalfDerivative(), rng.standard_normal((4, 6)))["x"] > FAILS
+
+
+def test_adam_without_bias_correction_is_caught():
+    class NoBiasCorrection(Adam):
+        def step(self):
+            self.t += 1
+            self._update(self.params.data, self.params.grad, self.m, self.v, self._tmp, self.lr, self.eps)
+
+    hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    assert test_optim.adam_max_error(Adam, get_backend("cpu"), **hyper) <= 1e-7
+    assert test_optim.adam_max_error(NoBiasCorrection, get_backend("cpu"), **hyper) > 1e-4
+
+
+@pytest.mark.parametrize("bug", ["bias-gradient-not-summed", "accumulating"])
+def test_linear_bias_and_accumulation_bugs_are_caught(rng, bug):
+    class Buggy(Linear):
+        def backward(self, dy):
+            xp = array_module(dy)
+            if bug == "accumulating":
+                self.dW += self.x.T @ dy                   # BUG: accumulates across calls
+            else:
+                self.dW[...] = self.x.T @ dy
+            self.db[...] = dy[0] if bug != "accumulating" else dy.sum(axis=0)  # BUG: first row only
+            return xp.dot(dy, self.W.T)
+
+    layer = Buggy(4, 3)
+    Parameters({"fc": layer}, dtype="float64", seed=0)
+    x = rng.standard_normal((5, 4))
+    if bug == "accumulating":
+        layer.forward(x)
+        layer.backward(np.ones((5, 3)))                    # a stale gradient left behind
+    errors = check_layer(layer, x)
+    assert max(errors["W"], errors["b"]) > FAILS
