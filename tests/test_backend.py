@@ -72,7 +72,7 @@ def test_parameters_reject_integer_dtype():
         Parameters({"fc": Linear(2, 2)}, dtype="int32")
 
 
-def test_kaiming_and_xavier_scales():
+def test_pytorch_kaiming_and_xavier_scales():
     big = Linear(1000, 500, init="kaiming")
     Parameters({"fc": big}, dtype="float64", seed=0)
     assert big.W.std() == pytest.approx(np.sqrt(2 / 1000), rel=0.02)
@@ -81,5 +81,10 @@ def test_kaiming_and_xavier_scales():
     Parameters({"fc": glorot}, dtype="float64", seed=0)
     assert np.abs(glorot.W).max() <= np.sqrt(6 / 1500)
     assert glorot.W.std() == pytest.approx(np.sqrt(2 / 1500), rel=0.02)
+    torchlike = Linear(1000, 500, init="pytorch")
+    Parameters({"fc": torchlike}, dtype="float64", seed=0)
+    bound = 1 / np.sqrt(1000)
+    assert np.abs(torchlike.W).max() <= bound and np.abs(torchlike.b).max() <= bound
+    assert torchlike.W.std() == pytest.approx(bound / np.sqrt(3), rel=0.02) and np.abs(torchlike.b).min() > 0
     with pytest.raises(ValueError, match="unknown init"):
         Linear(2, 2, init="orthogonal")

@@ -126,7 +126,7 @@ def bars(n, seed=0):
 
 def test_training_lowers_the_negative_elbo_substantially():
     """300 Adam steps on 256 'bars' images: the negative ELBO of the whole set (fixed noise)
-    falls from about 60 nats to about 20; we require it to at least halve and end below 30."""
+    falls from about 45 nats to about 21.5; we require it to at least halve and end below 25."""
     data = bars(256)
     model = VAE(input_dim=64, hidden=(32,), latent_dim=4, seed=0)
     optimizer = Adam(model.params, lr=3e-3)
@@ -137,5 +137,5 @@ def test_training_lowers_the_negative_elbo_substantially():
         model.loss_and_grads(data[rng.choice(256, 32, replace=False)])
         optimizer.step()
     after = float(model.loss(data, eps).loss)
-    assert before > 50
-    assert after < 0.5 * before and after < 30, (before, after)
+    assert before > 40
+    assert after < 0.5 * before and after < 25, (before, after)

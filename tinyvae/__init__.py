@@ -10,9 +10,14 @@ The layers, from the bottom up (each module imports only those above it in this 
     vae          the model: encode, decode, sample, reconstruct, loss_and_grads
     optim        SGD with momentum, Adam
     gradcheck    numerical gradients and rel_error, for tests, notebooks and assignments
+    idx, download, data    IDX files, checked downloads, MNIST / Fashion-MNIST / digits
+    checkpoint, fileio     atomic files, checkpoints, tinyvae.load(path)
+    viz, trainer           figures, and the loop behind `python -m tinyvae.train`
 """
 
 from tinyvae.backend import Backend, BackendError, get_backend
+from tinyvae.checkpoint import load
+from tinyvae.data import Dataset, load_dataset
 from tinyvae.gradcheck import numerical_gradient, rel_error
 from tinyvae.optim import SGD, Adam
 from tinyvae.params import Parameters
@@ -21,4 +26,4 @@ from tinyvae.vae import ELBO, VAE
 __version__ = "0.1.0"
 
 __all__ = ["Adam", "Backend", "BackendError", "ELBO", "Parameters", "SGD", "VAE", "get_backend",
-           "numerical_gradient", "rel_error", "__version__"]
+           "load", "load_dataset", "Dataset", "numerical_gradient", "rel_error", "__version__"]

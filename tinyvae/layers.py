@@ -21,7 +21,7 @@ import numpy as np
 from tinyvae.activations import make_activation
 from tinyvae.base import Array, Layer
 
-INITS = ("kaiming", "xavier")
+INITS = ("pytorch", "kaiming", "xavier")
 
 
 class Linear(Layer):
@@ -38,9 +38,11 @@ class Linear(Layer):
     ``input_grad=False`` skips dL/dx (the first layer of a network never needs it,
     and it is the largest matrix product of the step); backward then returns None.
 
-    Initialization (biases start at zero):
-        "kaiming": W ~ N(0, 2 / D_in)             (He et al. 2015; for ReLU networks)
-        "xavier":  W ~ U(±sqrt(6 / (D_in + D_out))) (Glorot & Bengio 2010; for tanh/sigmoid)
+    Initialization:
+        "pytorch": W, b ~ U(±1/sqrt(D_in))          (PyTorch's nn.Linear default; the VAE's default,
+                                                     so tinyvae reproduces pytorch/examples)
+        "kaiming": W ~ N(0, 2 / D_in), b = 0        (He et al. 2015; for ReLU networks)
+        "xavier":  W ~ U(±sqrt(6 / (D_in + D_out))), b = 0  (Glorot & Bengio 2010; for tanh/sigmoid)
     """
 
     def __init__(self, d_in: int, d_out: int, init: str = "kaiming", input_grad: bool = True) -> None:
@@ -52,6 +54,10 @@ class Linear(Layer):
         return {"W": (self.d_in, self.d_out), "b": (self.d_out,)}
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        if self.init == "pytorch":
+            bound = 1.0 / np.sqrt(self.d_in)
+            return {"W": rng.uniform(-bound, bound, size=(self.d_in, self.d_out)),
+                    "b": rng.uniform(-bound, bound, size=self.d_out)}
         if self.init == "kaiming":
             W = rng.normal(0.0, np.sqrt(2.0 / self.d_in), size=(self.d_in, self.d_out))
         else:

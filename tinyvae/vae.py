@@ -62,6 +62,8 @@ class VAE:
                  a per-pixel log-variance (the decoder then outputs 2·D numbers)
     beta:        weight of the KL term
     dtype:       "float32" to train, "float64" for gradient checks
+    init:        weight initialization of every Linear layer (see tinyvae.layers.Linear);
+                 "pytorch", the default, matches pytorch/examples
     backend:     a Backend or its name ("cpu", "gpu", "auto")
     seed:        initial weights come from this seed (on the host, so every device agrees);
                  noise for eps from a generator seeded with [seed, 1] on the device
@@ -81,6 +83,7 @@ class VAE:
         dtype: str = "float32",
         backend: Backend | str = "cpu",
         seed: int = 1,
+        init: str = "pytorch",
     ) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
@@ -99,8 +102,9 @@ class VAE:
         self.dtype = np.dtype(dtype)
 
         decoder_out = 2 * input_dim if self.learned_variance else input_dim
-        self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation)
-        self.decoder = mlp([latent_dim, *hidden[::-1], decoder_out], activation)
+        self.init = init
+        self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation, init)
+        self.decoder = mlp([latent_dim, *hidden[::-1], decoder_out], activation, init)
         self.encoder.layers[0].input_grad = False  # nobody needs dL/dx
         self.reparam = Reparameterize()
         self.params = Parameters({"encoder": self.encoder, "decoder": self.decoder},
@@ -115,7 +119,7 @@ class VAE:
         """The constructor arguments (JSON-friendly), enough to rebuild the architecture."""
         return {"input_dim": self.input_dim, "hidden": list(self.hidden), "latent_dim": self.latent_dim,
                 "activation": self.activation, "likelihood": self.likelihood, "sigma": self.sigma,
-                "beta": self.beta, "dtype": self.dtype.name, "seed": self.seed}
+                "beta": self.beta, "dtype": self.dtype.name, "seed": self.seed, "init": self.init}
 
     # ------------------------------------------------------------------ checks
     def _check_batch(self, x: Array, check_finite: bool = True) -> Array:

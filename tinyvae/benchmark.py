@@ -1,0 +1,211 @@
+"""``python -m tinyvae.benchmark``: seconds per epoch, tinyvae against PyTorch, in one run.
+
+    python -m tinyvae.benchmark                         # Fashion-MNIST, 784-400-20, batch 128, 10 epochs, CPU
+    python -m tinyvae.benchmark --device gpu --batch-size 1024
+
+tinyvae trains through the same ``Trainer`` that ``python -m tinyvae.train`` uses; the
+reference is the same model and loop written in PyTorch (if it is importable): the same
+architecture, objective (negative ELBO averaged over the batch), Adam settings, batch
+order and number of epochs. Epochs alternate between the two, so a noisy machine slows
+both alike; the report gives per-epoch times, their medians, the ratio tinyvae/PyTorch,
+the final test losses and the peak resident memory of each (measured in a child process
+that trains one epoch). PyTorch is never a dependency of tinyvae: without it only
+tinyvae is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from tinyvae import __version__
+from tinyvae.backend import BackendError, get_backend
+from tinyvae.data import DataError, Dataset, load_dataset
+from tinyvae.trainer import RunConfig, Trainer
+
+
+class TorchVAE:
+    """pytorch/examples' VAE and its training loop, for comparison only (imports torch lazily)."""
+
+    def __init__(self, config: RunConfig, dataset: Dataset, device: str) -> None:
+        import torch
+
+        self.torch, self.config, self.device = torch, config, device
+        torch.manual_seed(config.seed)
+        d = dataset.train_images.shape[1]
+        sizes_enc = [d, *config.hidden]
+        layers: list[Any] = []
+        for a, b in zip(sizes_enc[:-1], sizes_enc[1:], strict=True):
+            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        self.encoder = torch.nn.Sequential(*layers, torch.nn.Linear(sizes_enc[-1], 2 * config.latent_dim))
+        sizes_dec = [config.latent_dim, *config.hidden[::-1]]
+        layers = []
+        for a, b in zip(sizes_dec[:-1], sizes_dec[1:], strict=True):
+            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        self.decoder = torch.nn.Sequential(*layers, torch.nn.Linear(sizes_dec[-1], d))
+        self.encoder.to(device)
+        self.decoder.to(device)
+        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.train_x = torch.from_numpy(dataset.train_images).to(device)
+        self.test_x = torch.from_numpy(dataset.test_images).to(device)
+        self.scale = 1.0 / dataset.max_value
+
+    def _loss(self, x: Any) -> Any:
+        torch, J = self.torch, self.config.latent_dim
+        h = self.encoder(x)
+        mu, logvar = h[:, :J], h[:, J:]
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = self.decoder(z)
+        recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        kl = 0.5 * torch.sum(mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        return (recon + kl) / x.shape[0]
+
+    def train_epoch(self, epoch: int) -> float:
+        """One epoch in the same batch order as tinyvae; returns its seconds."""
+        torch, cfg = self.torch, self.config
+        perm = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(self.train_x)))
+        perm = perm.to(self.device)
+        self._sync()
+        tic = time.perf_counter()
+        for start in range(0, len(perm), cfg.batch_size):
+            x = self.train_x[perm[start:start + cfg.batch_size]].float().mul_(self.scale)
+            loss = self._loss(x)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        self._sync()
+        return time.perf_counter() - tic
+
+    def test_loss(self) -> float:
+        torch = self.torch
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, len(self.test_x), 1000):
+                x = self.test_x[start:start + 1000].float().mul_(self.scale)
+                total += float(self._loss(x)) * len(x)
+        return total / len(self.test_x)
+
+    def _sync(self) -> None:
+        if self.device != "cpu":
+            self.torch.cuda.synchronize()
+
+
+def torch_version() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.__version__
+
+
+def machine_description(backend_name: str) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cores": len(__import__("os").sched_getaffinity(0)), "python": platform.python_version(),
+            "numpy": np.__version__, "tinyvae": __version__, "torch": torch_version(), "device": backend_name}
+    return info
+
+
+def child_peak_memory(framework: str, args: argparse.Namespace) -> float | None:
+    """Peak resident memory (MiB) of a fresh process that loads the data and trains one epoch."""
+    command = [sys.executable, "-m", "tinyvae.benchmark", "--child", framework, "--device", args.device,
+               "--dataset", args.dataset, "--batch-size", str(args.batch_size), "--epochs", "1"]
+    if args.data_dir:
+        command += ["--data-dir", args.data_dir]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
+def run_child(args: argparse.Namespace, config: RunConfig, dataset: Dataset, backend: Any) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        if args.child == "tinyvae":
+            Trainer(config, dataset, backend, out, progress=False, log=lambda line: None).fit()
+        else:
+            TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu").train_epoch(1)
+    print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tinyvae.benchmark", description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--data-dir")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--no-torch", action="store_true", help="measure tinyvae only")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--child", choices=["tinyvae", "torch"], help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    try:
+        backend = get_backend(args.device)
+        dataset = load_dataset(args.dataset, args.data_dir, progress=False)
+    except (BackendError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    config = RunConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size)
+    if args.child:
+        run_child(args, config, dataset, backend)
+        return 0
+
+    use_torch = not args.no_torch and torch_version() is not None
+    info = machine_description(str(backend))
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    print(f"model: {'-'.join(map(str, [784, *config.hidden, config.latent_dim]))}, batch {config.batch_size}, "
+          f"{config.epochs} epochs of {dataset.name} ({dataset.train_images.shape[0]:,} images)")
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(config, dataset, backend, out, progress=False, log=lambda line: None)
+        reference = TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu") if use_torch else None
+        ours, theirs = [], []
+        for epoch in range(1, config.epochs + 1):
+            trainer.config.epochs = epoch
+            trainer.fit()
+            ours.append(trainer.history[-1]["train_seconds"])
+            line = f"epoch {epoch:>2}: tinyvae {ours[-1]:.3f} s"
+            if reference is not None:
+                theirs.append(reference.train_epoch(epoch))
+                line += f"   pytorch {theirs[-1]:.3f} s"
+            print(line, flush=True)
+        results: dict[str, Any] = {"machine": info, "batch_size": config.batch_size, "epochs": config.epochs,
+                                   "dataset": dataset.name, "tinyvae_seconds": ours,
+                                   "tinyvae_median": statistics.median(ours),
+                                   "tinyvae_test_loss": trainer.history[-1]["test_loss"]}
+    print(f"tinyvae: median {results['tinyvae_median']:.3f} s/epoch, test loss {results['tinyvae_test_loss']:.2f}")
+    if reference is not None:
+        results.update(torch_seconds=theirs, torch_median=statistics.median(theirs),
+                       torch_test_loss=reference.test_loss())
+        results["ratio"] = results["tinyvae_median"] / results["torch_median"]
+        print(f"pytorch: median {results['torch_median']:.3f} s/epoch, test loss {results['torch_test_loss']:.2f}")
+        print(f"ratio tinyvae/pytorch: {results['ratio']:.2f}")
+    if not args.no_memory:
+        for framework in ["tinyvae"] + (["torch"] if reference is not None else []):
+            peak = child_peak_memory(framework, args)
+            results[f"{framework}_peak_mib"] = peak
+            print(f"peak memory, {framework} (one epoch in a fresh process): "
+                  + (f"{peak:.0f} MiB" if peak is not None else "not measured (the child process failed)"))
+    if args.json:
+        from tinyvae.fileio import write_json
+
+        write_json(args.json, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""``python -m tinyvae.train``: train a VAE, writing checkpoints, history and figures.
+
+    python -m tinyvae.train --dataset digits --epochs 20 --out runs/digits     # offline, ~1 minute
+    python -m tinyvae.train --device gpu                                       # MNIST, the course command
+
+Defaults reproduce pytorch/examples' VAE experiment: MNIST, 784-400-20-400-784 ReLU,
+Bernoulli likelihood, Adam 1e-3, batch 128, 10 epochs, seed 1. This module only parses
+flags and wires the pieces together; the loop is tinyvae.trainer.Trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from tinyvae.activations import ACTIVATIONS
+from tinyvae.backend import BACKEND_NAMES, BackendError, get_backend
+from tinyvae.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from tinyvae.data import BINARIZE, DATASETS, DataError, load_dataset
+from tinyvae.trainer import RunConfig, Trainer
+from tinyvae.vae import LIKELIHOODS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def sigma_value(text: str) -> float | None:
+    return None if text == "learned" else positive_float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = RunConfig()
+    p = argparse.ArgumentParser(prog="python -m tinyvae.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # Flags default to None so that --resume can tell what was given; defaults are shown from RunConfig.
+    p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to train")
+    p.add_argument("--dataset", choices=DATASETS, help=f"dataset (default {d.dataset})")
+    p.add_argument("--data-dir", help="folder holding the dataset files (else $TINYVAE_DATA, the cache, a download)")
+    p.add_argument("--epochs", type=positive_int, help=f"total epochs to train (default {d.epochs})")
+    p.add_argument("--batch-size", type=positive_int, help=f"examples per step (default {d.batch_size})")
+    p.add_argument("--lr", type=positive_float, help=f"Adam learning rate (default {d.lr})")
+    p.add_argument("--hidden", type=positive_int, nargs="+", help=f"hidden layer sizes (default {d.hidden[0]})")
+    p.add_argument("--latent-dim", type=positive_int, help=f"size of z (default {d.latent_dim})")
+    p.add_argument("--activation", choices=list(ACTIVATIONS), help=f"hidden activation (default {d.activation})")
+    p.add_argument("--likelihood", choices=LIKELIHOODS, help=f"decoder distribution (default {d.likelihood})")
+    p.add_argument("--sigma", type=sigma_value, help="Gaussian decoder std, or 'learned' (default 1.0)")
+    p.add_argument("--beta", type=float, help=f"weight of the KL term (default {d.beta})")
+    p.add_argument("--binarize", choices=BINARIZE, help=f"pixel binarization (default {d.binarize})")
+    p.add_argument("--seed", type=int, help=f"random seed for weights, shuffling and noise (default {d.seed})")
+    p.add_argument("--out", help="output folder (default runs/DATASET)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (up to --epochs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[RunConfig, dict | None]:
+    """The run's config: flags over defaults, or the checkpoint's config when resuming."""
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name) is not None}
+    if args.resume is None:
+        return RunConfig(**given), None
+    try:
+        checkpoint = load_checkpoint(Path(args.resume) / CHECKPOINT_NAME)
+    except CheckpointError as err:
+        parser.exit(EXIT_USAGE, f"error: cannot resume: {err}\n")
+    saved = RunConfig(**checkpoint.state["run"])
+    for name, value in given.items():
+        if name != "epochs" and value != getattr(saved, name):
+            parser.exit(EXIT_USAGE, f"error: --{name.replace('_', '-')} cannot change when resuming "
+                                    f"(the run in {args.resume} has {getattr(saved, name)!r})\n")
+    if "epochs" in given:
+        saved.epochs = given["epochs"]
+    return saved, checkpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config, checkpoint = make_config(args, parser)
+    out_dir = Path(args.resume or args.out or f"runs/{config.dataset}")
+    if checkpoint is None and (out_dir / CHECKPOINT_NAME).exists():
+        parser.exit(EXIT_USAGE, f"error: {out_dir} already holds a run; continue it with --resume {out_dir} "
+                                f"or choose another --out\n")
+    try:
+        backend = get_backend(args.device, verbose=True)
+    except BackendError as err:
+        parser.exit(EXIT_USAGE, f"error: {err}\n")
+    try:
+        dataset = load_dataset(config.dataset, args.data_dir, progress=not args.no_progress)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+
+    trainer = Trainer(config, dataset, backend, out_dir, progress=False if args.no_progress else None)
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+    print(f"tinyvae: {trainer.model} on {dataset.name} ({dataset.train_images.shape[0]:,} train / "
+          f"{dataset.test_images.shape[0]:,} test, from {dataset.source}); device {backend}; writing {out_dir}")
+    if trainer.epochs_done >= config.epochs:
+        print(f"nothing to do: the run already has {trainer.epochs_done} epochs (ask for more with --epochs)")
+        return EXIT_OK
+    trainer.write_config()
+    outcome = trainer.fit()
+    if outcome == "nan":
+        return EXIT_FAILED
+    if outcome == "interrupted":
+        return EXIT_INTERRUPTED
+    trainer.write_figures()
+    print(f"done: {config.epochs} epochs; checkpoint, history and figures in {out_dir}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The training loop behind ``python -m tinyvae.train``.
+
+One epoch, step by step::
+
+    perm  = permutation of the training set, from the seed and the epoch number
+    noise = a generator seeded with [seed, epoch, 1], drawn on the device
+    for each batch of indices in perm:
+        x   = pixels / max_value   (or a fresh Bernoulli draw with --binarize dynamic)
+        eps ~ N(0, I) from noise
+        loss, grads = model.loss_and_grads(x, eps);  Adam step
+
+Because the shuffle and the noise are functions of (seed, epoch), and a mid-epoch
+checkpoint also stores the noise generator's state and the step reached, a run that is
+interrupted and resumed does exactly the same arithmetic as one that is not: on the CPU
+the final weights are bitwise identical.
+
+Losses are added up on the device and read back only every ``check_every`` steps (each
+step on the CPU, where reading is free; every 50 on the GPU, where it waits for the
+device), which is also when a NaN or infinite loss is noticed.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from tinyvae import __version__, viz
+from tinyvae.backend import Backend
+from tinyvae.checkpoint import CHECKPOINT_NAME, Checkpoint, save_checkpoint
+from tinyvae.data import Dataset, binarize_static, to_float
+from tinyvae.fileio import write_json, write_jsonl
+from tinyvae.optim import Adam
+from tinyvae.vae import VAE
+
+EVAL_BATCH = 1000
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run (saved as config.json and in the checkpoint)."""
+
+    dataset: str = "mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    hidden: list[int] = field(default_factory=lambda: [400])
+    latent_dim: int = 20
+    activation: str = "relu"
+    likelihood: str = "bernoulli"
+    sigma: float | None = 1.0
+    beta: float = 1.0
+    binarize: str = "none"
+    seed: int = 1
+
+
+class Trainer:
+    """Trains a VAE on a dataset, writing checkpoints, history and figures to ``out_dir``."""
+
+    def __init__(self, config: RunConfig, dataset: Dataset, backend: Backend, out_dir: str | Path,
+                 progress: bool | None = None, log: Callable[[str], None] = print) -> None:
+        self.config, self.dataset, self.backend = config, dataset, backend
+        self.out_dir, self.progress, self.log = Path(out_dir), progress, log
+        self.xp = backend.xp
+        h, w = dataset.image_shape
+        self.model = VAE(input_dim=h * w, hidden=config.hidden, latent_dim=config.latent_dim,
+                         activation=config.activation, likelihood=config.likelihood, sigma=config.sigma,
+                         beta=config.beta, dtype="float32", backend=backend, seed=config.seed)
+        self.optimizer = Adam(self.model.params, lr=config.lr)
+
+        # Data stays uint8 on the device; binarization "static" happens once, here. With
+        # "dynamic" the training set is re-binarized every batch and the test set once.
+        train, test, max_value = dataset.train_images, dataset.test_images, dataset.max_value
+        self.train_max = self.test_max = max_value
+        if config.binarize in ("static", "dynamic"):
+            test, self.test_max = binarize_static(test, max_value, config.seed + 1), 1
+        if config.binarize == "static":
+            train, self.train_max = binarize_static(train, max_value, config.seed), 1
+        self.train_x = backend.asarray(train)                  # (N_train, D) uint8
+        self.test_x = backend.asarray(test)                    # (N_test, D) uint8
+        self.train_mode = "dynamic" if config.binarize == "dynamic" else "none"
+
+        self.epochs_done = 0
+        self.history: list[dict[str, Any]] = []
+        self.partial: dict[str, Any] | None = None            # a mid-epoch resume point
+        self.check_every = 50 if backend.is_gpu else 1
+        self._stop_requested = False
+
+    # ---------------------------------------------------------------- state
+    def state(self, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"epochs_done": self.epochs_done, "partial": partial, "history": self.history,
+                "run": asdict(self.config), "dataset": self.dataset.name}
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue from a checkpoint written by this trainer."""
+        self.model.params.load(checkpoint.params)
+        self.optimizer.load_state_dict(checkpoint.optimizer)
+        self.epochs_done = int(checkpoint.state["epochs_done"])
+        self.history = list(checkpoint.state["history"])
+        self.partial = checkpoint.state.get("partial")
+
+    def save(self, partial: dict[str, Any] | None = None) -> None:
+        save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.model, self.optimizer, self.state(partial))
+
+    def request_stop(self) -> None:
+        """Finish the current step, save a mid-epoch checkpoint and return (what Ctrl-C does)."""
+        self._stop_requested = True
+
+    # ---------------------------------------------------------------- loop
+    def fit(self, on_step: Callable[[int, int], None] | None = None) -> str:
+        """Train until ``config.epochs``. Returns "done", "interrupted" or "nan".
+
+        ``on_step(epoch, step)`` is called after every step (tests use it to interrupt).
+        """
+        previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+            previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            while self.epochs_done < self.config.epochs:
+                outcome = self._train_epoch(self.epochs_done + 1, on_step)
+                if outcome != "done":
+                    return outcome
+            return "done"
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.log("\ninterrupt: finishing this step, then saving a checkpoint (press Ctrl-C again to abort)")
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _train_epoch(self, epoch: int, on_step: Callable[[int, int], None] | None) -> str:
+        xp, cfg, model = self.xp, self.config, self.model
+        n_train = self.train_x.shape[0]
+        steps = math.ceil(n_train / cfg.batch_size)
+        perm = self.backend.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(n_train))
+        noise = self.backend.rng([cfg.seed, epoch, 1])
+        totals = xp.zeros(3, dtype=np.float64)                 # Σ n·(loss, recon, kl) on the device
+        step_losses = xp.zeros(steps, dtype=np.float32)        # for locating a NaN
+        start, seconds = 0, 0.0
+        if self.partial is not None and self.partial["epoch"] == epoch:
+            start, seconds = self.partial["step"], self.partial["seconds"]
+            totals[...] = self.backend.asarray(self.partial["totals"])
+            if self.partial["noise_state"] is not None:
+                noise.bit_generator.state = self.partial["noise_state"]
+            else:                                              # GPU generators cannot be saved
+                noise = self.backend.rng([cfg.seed, epoch, 1, start])
+        self.partial = None
+
+        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                   leave=False, disable=None if self.progress is None else not self.progress, file=sys.stderr)
+        checked = start
+        tic = time.perf_counter()
+        for step in range(start, steps):
+            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            x = to_float(self.train_x[idx], self.train_max, model.dtype, self.train_mode, noise)
+            eps = noise.standard_normal((x.shape[0], cfg.latent_dim), dtype=model.dtype)
+            elbo = model.loss_and_grads(x, eps, check_finite=False)
+            self.optimizer.step()
+            totals += xp.stack(elbo).astype(np.float64) * x.shape[0]
+            step_losses[step] = elbo.loss
+            bar.update(1)
+            if on_step is not None:
+                on_step(epoch, step)
+            if step + 1 - checked >= self.check_every or step + 1 == steps or self._stop_requested:
+                recent = self.backend.to_numpy(step_losses[checked:step + 1])
+                if not np.all(np.isfinite(recent)):
+                    bad = checked + int(np.argmin(np.isfinite(recent)))
+                    bar.close()
+                    return self._stop_on_nan(epoch, bad, steps, float(recent[bad - checked]))
+                checked = step + 1
+                if step % 25 == 0:
+                    bar.set_postfix(loss=f"{float(totals[0]) / min(n_train, (step + 1) * cfg.batch_size):.2f}")
+            if self._stop_requested:
+                self.backend.synchronize()
+                bar.close()
+                partial = {"epoch": epoch, "step": step + 1, "seconds": seconds + time.perf_counter() - tic,
+                           "totals": self.backend.to_numpy(totals).tolist(),
+                           "noise_state": None if self.backend.is_gpu else noise.bit_generator.state}
+                self.save(partial)
+                self.write_figures()
+                self.log(f"interrupted at epoch {epoch}, step {step + 1} of {steps}; saved "
+                         f"{self.out_dir / CHECKPOINT_NAME} — continue with --resume {self.out_dir}")
+                return "interrupted"
+        self.backend.synchronize()
+        seconds += time.perf_counter() - tic
+        bar.close()
+
+        train = self.backend.to_numpy(totals) / n_train
+        test = self.evaluate()
+        row = {"epoch": epoch, "train_loss": float(train[0]), "train_recon": float(train[1]),
+               "train_kl": float(train[2]), **test, "train_seconds": round(seconds, 4)}
+        self.history.append(row)
+        self.epochs_done = epoch
+        self.save()
+        write_jsonl(self.out_dir / "history.jsonl", self.history)
+        self.log(f"epoch {epoch:>3}/{cfg.epochs}  train {row['train_loss']:8.2f} "
+                 f"(recon {row['train_recon']:.2f} + KL {row['train_kl']:.2f})  "
+                 f"test {row['test_loss']:8.2f} (recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f})  "
+                 f"{seconds:.2f} s")
+        return "done"
+
+    def _stop_on_nan(self, epoch: int, step: int, steps: int, value: float) -> str:
+        where = (f"the checkpoint from the end of epoch {self.epochs_done}" if self.epochs_done
+                 else "no checkpoint (none was written yet)")
+        self.log(f"error: the loss became {value} at epoch {epoch}, step {step + 1} of {steps}; training stopped "
+                 f"and {self.out_dir} keeps {where}. Try a smaller --lr.")
+        return "nan"
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self) -> dict[str, float]:
+        """Test negative ELBO and its parts (nats per example), with the same noise every epoch."""
+        xp, model = self.xp, self.model
+        noise = self.backend.rng([self.config.seed, 2])
+        totals = xp.zeros(2, dtype=np.float64)
+        n = self.test_x.shape[0]
+        for start in range(0, n, EVAL_BATCH):
+            x = to_float(self.test_x[start:start + EVAL_BATCH], self.test_max, model.dtype)
+            eps = noise.standard_normal((x.shape[0], model.latent_dim), dtype=model.dtype)
+            recon, kl = model.forward(x, eps, check_finite=False)
+            totals += xp.stack([recon.sum(dtype=np.float64), kl.sum(dtype=np.float64)])
+        recon, kl = (self.backend.to_numpy(totals) / n).tolist()
+        return {"test_loss": recon + model.beta * kl, "test_recon": recon, "test_kl": kl}
+
+    # --------------------------------------------------------------- outputs
+    def write_config(self) -> None:
+        write_json(self.out_dir / "config.json", {
+            "run": asdict(self.config), "model": self.model.config(), "tinyvae": __version__,
+            "device": str(self.backend), "dataset": {
+                "name": self.dataset.name, "source": self.dataset.source,
+                "train": int(self.dataset.train_images.shape[0]), "test": int(self.dataset.test_images.shape[0]),
+                "image_shape": list(self.dataset.image_shape)}})
+
+    def write_figures(self) -> None:
+        """reconstructions.png, samples.png, loss_curve.png, and for a 2-D latent
+        latent_scatter.png and manifold.png."""
+        to_numpy, model, shape = self.backend.to_numpy, self.model, self.dataset.image_shape
+        x = to_float(self.test_x[:32], self.test_max, model.dtype)
+        viz.plot_reconstructions(to_numpy(x), to_numpy(model.reconstruct(x)), shape,
+                                 self.out_dir / "reconstructions.png")
+        samples = model.sample(64, rng=self.backend.rng([self.config.seed, 3]))
+        viz.plot_images(to_numpy(samples), shape, self.out_dir / "samples.png", "64 samples, z ~ N(0, I)")
+        if self.history:
+            viz.plot_loss_curve(self.history, self.out_dir / "loss_curve.png")
+        if model.latent_dim == 2:
+            n = min(5000, self.test_x.shape[0])
+            mu = np.concatenate([to_numpy(model.encode(to_float(self.test_x[i:i + EVAL_BATCH], self.test_max,
+                                                                 model.dtype))[0]) for i in range(0, n, EVAL_BATCH)])
+            viz.plot_latent_scatter(mu, self.dataset.test_labels[:n], self.out_dir / "latent_scatter.png",
+                                    self.dataset.class_names)
+            viz.plot_manifold(lambda z: to_numpy(model.decode(self.backend.asarray(z))), shape,
+                              self.out_dir / "manifold.png")

@@ -1,0 +1,107 @@
+"""Figures: image grids, loss curves, the latent space. Host arrays in, PNG files out.
+
+Plotting never touches the model: callers pass NumPy arrays (or a ``decode`` function
+for the manifold). Figures use matplotlib's object API (``Figure``, no pyplot), so
+nothing here changes global state or needs a display, and every PNG is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from tinyvae.fileio import atomic_write
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> None:
+    """Save ``fig`` as a PNG, atomically."""
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+
+
+def image_grid(images: np.ndarray, image_shape: tuple[int, int], ncols: int, pad: int = 1) -> np.ndarray:
+    """Tile images (N, H·W) into one (rows·(H+pad), ncols·(W+pad)) array, values clipped to [0, 1]."""
+    h, w = image_shape
+    n = images.shape[0]
+    nrows = -(-n // ncols)
+    grid = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad))
+    for i, image in enumerate(np.clip(images, 0.0, 1.0)):
+        r, c = divmod(i, ncols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = \
+            image.reshape(h, w)
+    return grid
+
+
+def _show_grid(grid: np.ndarray, title: str, size: float = 6.0) -> Figure:
+    fig = Figure(figsize=(size, size * grid.shape[0] / grid.shape[1] + 0.4))
+    ax = fig.add_subplot()
+    ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_title(title)
+    ax.axis("off")
+    return fig
+
+
+def plot_images(images: np.ndarray, image_shape: tuple[int, int], path: str | os.PathLike,
+                title: str = "", ncols: int = 8) -> None:
+    """A grid of images (N, H·W) in [0, 1], e.g. 64 samples as 8×8."""
+    save_figure(_show_grid(image_grid(images, image_shape, ncols), title), path)
+
+
+def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, image_shape: tuple[int, int],
+                         path: str | os.PathLike, ncols: int = 8) -> None:
+    """Rows of test images, each row followed by its reconstructions (pytorch/examples style)."""
+    n = originals.shape[0] - originals.shape[0] % ncols or originals.shape[0]
+    rows = []
+    for start in range(0, n, ncols):
+        rows += [originals[start:start + ncols], reconstructions[start:start + ncols]]
+    grid = image_grid(np.concatenate(rows), image_shape, ncols)
+    save_figure(_show_grid(grid, "test images (odd rows) and their reconstructions (even rows)"), path)
+
+
+def plot_loss_curve(history: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Train and test negative ELBO per epoch, with the test reconstruction and KL parts."""
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(9, 3.5))
+    ax_loss, ax_parts = fig.subplots(1, 2)
+    ax_loss.plot(epochs, [row["train_loss"] for row in history], "o-", label="train")
+    ax_loss.plot(epochs, [row["test_loss"] for row in history], "s-", label="test")
+    ax_loss.set(xlabel="epoch", ylabel="negative ELBO (nats / example)", title="loss")
+    ax_loss.legend()
+    ax_parts.plot(epochs, [row["test_recon"] for row in history], "o-", label="reconstruction")
+    ax_parts.plot(epochs, [row["test_kl"] for row in history], "s-", label="KL")
+    ax_parts.set(xlabel="epoch", ylabel="nats / example", title="test loss, by part")
+    ax_parts.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_latent_scatter(z: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+                        class_names: Sequence[str] | None = None, title: str = "latent means of test images") -> None:
+    """Points z (N, 2) coloured by label."""
+    fig = Figure(figsize=(6, 5))
+    ax = fig.add_subplot()
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
+    colorbar = fig.colorbar(points, ax=ax, ticks=range(10))
+    if class_names is not None:
+        colorbar.ax.set_yticklabels(list(class_names)[:10])
+    ax.set(xlabel="z₁", ylabel="z₂", title=title)
+    save_figure(fig, path)
+
+
+def plot_manifold(decode: Callable[[np.ndarray], np.ndarray], image_shape: tuple[int, int],
+                  path: str | os.PathLike, n: int = 15) -> None:
+    """Decode an n×n grid of 2-D latents placed at Gaussian quantiles (Kingma & Welling, Fig. 4).
+
+    ``decode`` maps host z (n², 2) to host images (n², H·W).
+    """
+    quantiles = np.linspace(0.05, 0.95, n)
+    values = np.array([NormalDist().inv_cdf(q) for q in quantiles])
+    z = np.array([[zx, zy] for zy in values[::-1] for zx in values])
+    grid = image_grid(decode(z), image_shape, n, pad=1 if image_shape[0] < 16 else 0)
+    save_figure(_show_grid(grid, "decoded latent grid (Gaussian quantiles)"), path)
