@@ -43,3 +43,6 @@ class Layer:
 
     def backward(self, dy: Array) -> Array:
         raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -79,8 +79,10 @@ class Adam:
     def step(self) -> None:
         """One update of every parameter from ``params.grad``."""
         self.t += 1
+        ### BEGIN SOLUTION
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.t) / (1.0 - self.beta1 ** self.t)
         eps_t = self.eps * math.sqrt(1.0 - self.beta2 ** self.t)
+        ### END SOLUTION
         self._update(self.params.data, self.params.grad, self.m, self.v, self._tmp, lr_t, eps_t)
 
     def _update(self, theta: Any, g: Any, m: Any, v: Any, tmp: Any, lr_t: float, eps_t: float) -> None:

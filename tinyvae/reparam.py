@@ -36,8 +36,10 @@ class Reparameterize:
         elif tuple(eps.shape) != tuple(mu.shape):
             raise ValueError(f"eps has shape {tuple(eps.shape)} but mu has shape {tuple(mu.shape)}")
         self.eps = eps                                 # (N, J), never redrawn in backward
+        ### BEGIN SOLUTION
         self.std = xp.exp(0.5 * logvar)                # (N, J)
         z = mu + self.std * eps                        # (N, J)
+        ### END SOLUTION
         return z
 
     def backward(self, dz: Array) -> tuple[Array, Array]:

@@ -1,0 +1,134 @@
+"""The assignments: which solution regions each one asks students to write, the hint each
+stub shows, and where each assignment's tests live. Points live on the tests themselves::
+
+    @pytest.mark.points(3)
+    def test_linear_backward_passes_the_gradient_check() -> None: ...
+
+A test function earns its points only when it passes (every case, if parametrized); the
+grader reads the points from the instructor's test files without importing them.
+
+To add an assignment: add its folder (README.md, test_aN_public.py, test_aN_hidden.py, an
+empty __init__.py), mark its regions in the library, and add an entry below
+(docs/instructor-guide.md walks through it).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent          # tinyvae/assignments
+PACKAGE = HERE.parent                           # tinyvae
+
+# Library files the grading tests trust to measure the students' code: the grader runs the
+# instructor's copies of these, whatever the submission holds (and says so when they differ).
+PROTECTED = ("gradcheck.py",)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str                       # "A1"
+    folder: str                   # "a1_layers", inside tinyvae/assignments
+    title: str
+    regions: tuple[str, ...]      # region keys, "file.py:Class.method" (see markers.Region.key)
+
+    def test_file(self, kind: str) -> Path:
+        """The instructor's test file of this assignment: kind is "public" or "hidden"."""
+        return HERE / self.folder / f"test_{self.id.lower()}_{kind}.py"
+
+    def points(self, kind: str) -> dict[str, int]:
+        """{test function name: points} of the public or hidden tests."""
+        return read_points(self.test_file(kind))
+
+    def max_points(self) -> int:
+        return sum(self.points("public").values()) + sum(self.points("hidden").values())
+
+
+ASSIGNMENTS = (
+    Assignment("A1", "a1_layers", "Layers and backprop",
+               ("layers.py:Linear.forward", "layers.py:Linear.backward",
+                "activations.py:ReLU.forward", "activations.py:ReLU.backward")),
+    Assignment("A2", "a2_likelihood_kl", "Likelihood and KL",
+               ("losses.py:bernoulli_nll", "losses.py:gaussian_kl")),
+    Assignment("A3", "a3_reparam_vae", "Reparameterization and the VAE",
+               ("reparam.py:Reparameterize.forward", "reparam.py:Reparameterize.backward",
+                "vae.py:VAE.backward")),
+    Assignment("A4", "a4_adam_training", "Adam and training",
+               ("optim.py:Adam.step", "optim.py:Adam._update")),
+)
+
+HINTS = {
+    "layers.py:Linear.forward":
+        "compute y = x W + b, shape (N, D_out): x is (N, D_in), self.W (D_in, D_out), self.b (D_out,) "
+        "broadcast over the rows",
+    "layers.py:Linear.backward":
+        "write dW = xᵀ dy into self.dW and db = Σ_n dy (sum over the batch axis 0) into self.db IN PLACE "
+        "(out= or [...] =, never rebind them); return None when not self.input_grad, else set dx = dy Wᵀ (N, D_in)",
+    "activations.py:ReLU.forward":
+        "set y = max(x, 0) and keep the mask self.mask = (x > 0) for backward (slope 0 at x = 0)",
+    "activations.py:ReLU.backward":
+        "set dx = dy · [x > 0], using the mask that forward cached",
+    "losses.py:bernoulli_nll":
+        "set dlogits = σ(logits) − x, shape (N, D), without overflow: reuse e = exp(−|l|), so that "
+        "σ(l) = 1/(1 + e) where l ≥ 0 and e/(1 + e) where l < 0",
+    "losses.py:gaussian_kl":
+        "set kl = ½ Σ_j (mu² + var − 1 − logvar), one number per example (sum over axis 1), "
+        "dmu = mu and dlogvar = ½ (var − 1), where var = e^logvar",
+    "reparam.py:Reparameterize.forward":
+        "keep self.std = exp(½ · logvar) for backward (½: logvar is a log-VARIANCE) and set z = mu + std · eps",
+    "reparam.py:Reparameterize.backward":
+        "set dmu = dz and dlogvar = ½ · dz · std · eps (which is ½ · dz · (z − mu)), both (N, J)",
+    "vae.py:VAE.backward":
+        "average over the batch (dout = self._dout / N), backprop through self.decoder to dz and through "
+        "self.reparam to (dmu, dlogvar), add β/N times the KL gradients self._dmu_kl and self._dlogvar_kl, "
+        "zero dlogvar where the clamp is active (multiply by self._unclamped), then call self.encoder.backward "
+        "on [dmu, dlogvar] joined along axis 1",
+    "optim.py:Adam.step":
+        "fold the bias correction into the step: lr_t = α · √(1 − β₂ᵗ) / (1 − β₁ᵗ) and eps_t = ε · √(1 − β₂ᵗ)",
+    "optim.py:Adam._update":
+        "update in place, using tmp as scratch and out= so that nothing is allocated: "
+        "m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,  θ ← θ − lr_t · m / (√v + eps_t)",
+}
+
+
+class SpecError(ValueError):
+    """The assignment definitions and the source disagree; the message says how."""
+
+
+def get(name: str) -> Assignment:
+    """The assignment called ``name``: its id ("A1", "a1") or its folder ("a1_layers")."""
+    for assignment in ASSIGNMENTS:
+        if name.lower() in (assignment.id.lower(), assignment.folder):
+            return assignment
+    raise SpecError(f"unknown assignment {name!r}: choose one of {', '.join(a.id for a in ASSIGNMENTS)}")
+
+
+def owner(key: str) -> Assignment:
+    """The assignment a region belongs to."""
+    for assignment in ASSIGNMENTS:
+        if key in assignment.regions:
+            return assignment
+    raise SpecError(f"the solution region {key} belongs to no assignment: add it to ASSIGNMENTS in spec.py")
+
+
+def read_points(path: Path) -> dict[str, int]:
+    """{test function: points} read from the ``@pytest.mark.points(n)`` decorators of a test file.
+
+    Parsed, not imported: the grader learns what a test is worth even when the code it
+    tests does not import. A test function without a points mark is refused.
+    """
+    if not path.exists():
+        raise SpecError(f"test file {path} is missing")
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    points: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            raise SpecError(f"{path.name}: {node.name}: graded tests must be module-level functions, not a class")
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            marks = [d for d in node.decorator_list if isinstance(d, ast.Call)
+                     and isinstance(d.func, ast.Attribute) and d.func.attr == "points"]
+            if len(marks) != 1 or len(marks[0].args) != 1 or not isinstance(marks[0].args[0], ast.Constant):
+                raise SpecError(f"{path.name}: {node.name} needs exactly one @pytest.mark.points(n) with a number")
+            points[node.name] = int(marks[0].args[0].value)
+    return points
