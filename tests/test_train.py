@@ -180,3 +180,14 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     state = load_checkpoint(out).state
     assert state["epochs_done"] >= 1
     assert (out / "samples.png").exists()
+
+
+@pytest.mark.skipif(gpu_available(), reason="this machine has a GPU")
+def test_cuda_graph_flag_on_the_cpu_falls_back_to_the_same_eager_run(tmp_path, digits):
+    lines = []
+    plain = small_trainer(digits, tmp_path / "plain", epochs=1)
+    flagged = Trainer(plain.config, digits, get_backend("cpu"), tmp_path / "flag", progress=False,
+                      log=lines.append, cuda_graph=True)
+    assert plain.fit() == flagged.fit() == "done"
+    assert any("--cuda-graph needs the GPU" in line for line in lines) and not flagged.cuda_graph
+    assert np.array_equal(plain.model.params.data, flagged.model.params.data)

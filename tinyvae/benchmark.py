@@ -127,6 +127,8 @@ def child_peak_memory(framework: str, args: argparse.Namespace) -> float | None:
                "--dataset", args.dataset, "--batch-size", str(args.batch_size), "--epochs", "1"]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
+    if args.cuda_graph:
+        command.append("--cuda-graph")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         return None
@@ -136,7 +138,8 @@ def child_peak_memory(framework: str, args: argparse.Namespace) -> float | None:
 def run_child(args: argparse.Namespace, config: RunConfig, dataset: Dataset, backend: Any) -> None:
     with tempfile.TemporaryDirectory() as out:
         if args.child == "tinyvae":
-            Trainer(config, dataset, backend, out, progress=False, log=lambda line: None).fit()
+            Trainer(config, dataset, backend, out, progress=False, log=lambda line: None,
+                    cuda_graph=args.cuda_graph).fit()
         else:
             TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu").train_epoch(1)
     print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -150,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--no-torch", action="store_true", help="measure tinyvae only")
+    p.add_argument("--cuda-graph", action="store_true", help="tinyvae replays its step as a CUDA graph (GPU)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--child", choices=["tinyvae", "torch"], help=argparse.SUPPRESS)
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {'-'.join(map(str, [784, *config.hidden, config.latent_dim]))}, batch {config.batch_size}, "
           f"{config.epochs} epochs of {dataset.name} ({dataset.train_images.shape[0]:,} images)")
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(config, dataset, backend, out, progress=False, log=lambda line: None)
+        trainer = Trainer(config, dataset, backend, out, progress=False, cuda_graph=args.cuda_graph,
+                          log=lambda line: None if line.startswith("epoch") else print(line))
         reference = TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu") if use_torch else None
         ours, theirs = [], []
         for epoch in range(1, config.epochs + 1):
@@ -184,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"   pytorch {theirs[-1]:.3f} s"
             print(line, flush=True)
         results: dict[str, Any] = {"machine": info, "batch_size": config.batch_size, "epochs": config.epochs,
+                                   "cuda_graph": trainer.cuda_graph,
                                    "dataset": dataset.name, "tinyvae_seconds": ours,
                                    "tinyvae_median": statistics.median(ours),
                                    "tinyvae_test_loss": trainer.history[-1]["test_loss"]}

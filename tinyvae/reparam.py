@@ -29,18 +29,23 @@ class Reparameterize:
     def forward(self, mu: Array, logvar: Array, eps: Array | None = None, rng: Any = None) -> Array:
         """mu, logvar: (N, J). ``eps`` (N, J) is drawn from ``rng`` when not given."""
         xp = array_module(mu)
-        if eps is None:
-            if rng is None:
-                raise ValueError("Reparameterize.forward needs either eps or an rng to draw it from")
-            eps = rng.standard_normal(mu.shape, dtype=mu.dtype)
-        elif tuple(eps.shape) != tuple(mu.shape):
-            raise ValueError(f"eps has shape {tuple(eps.shape)} but mu has shape {tuple(mu.shape)}")
-        self.eps = eps                                 # (N, J), never redrawn in backward
+        self.eps = eps = self.noise_for(mu, eps, rng)  # (N, J), never redrawn in backward
         ### BEGIN SOLUTION
         self.std = xp.exp(0.5 * logvar)                # (N, J)
         z = mu + self.std * eps                        # (N, J)
         ### END SOLUTION
         return z
+
+    @staticmethod
+    def noise_for(mu: Array, eps: Array | None, rng: Any) -> Array:
+        """``eps`` checked against mu's shape, or a fresh draw from ``rng`` when it is None."""
+        if eps is None:
+            if rng is None:
+                raise ValueError("Reparameterize.forward needs either eps or an rng to draw it from")
+            return rng.standard_normal(mu.shape, dtype=mu.dtype)
+        if tuple(eps.shape) != tuple(mu.shape):
+            raise ValueError(f"eps has shape {tuple(eps.shape)} but mu has shape {tuple(mu.shape)}")
+        return eps
 
     def backward(self, dz: Array) -> tuple[Array, Array]:
         """dz: (N, J). Returns dL/dmu and dL/dlogvar, both (N, J)."""

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help=f"random seed for weights, shuffling and noise (default {d.seed})")
     p.add_argument("--out", help="output folder (default runs/DATASET)")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (up to --epochs)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="GPU: capture the training step as a CUDA graph and replay it (falls back to eager)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -105,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
 
-    trainer = Trainer(config, dataset, backend, out_dir, progress=False if args.no_progress else None)
+    trainer = Trainer(config, dataset, backend, out_dir, progress=False if args.no_progress else None,
+                      cuda_graph=args.cuda_graph)
     if checkpoint is not None:
         trainer.restore(checkpoint)
     print(f"tinyvae: {trainer.model} on {dataset.name} ({dataset.train_images.shape[0]:,} train / "

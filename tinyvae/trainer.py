@@ -21,6 +21,7 @@ device), which is also when a NaN or infinite loss is noticed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -37,6 +38,7 @@ from tqdm.auto import tqdm
 from tinyvae import __version__, viz
 from tinyvae.backend import Backend
 from tinyvae.checkpoint import CHECKPOINT_NAME, Checkpoint, save_checkpoint
+from tinyvae.cuda_graph import CapturedStep, GraphCaptureError
 from tinyvae.data import Dataset, binarize_static, to_float
 from tinyvae.fileio import write_json, write_jsonl
 from tinyvae.optim import Adam
@@ -67,7 +69,8 @@ class Trainer:
     """Trains a VAE on a dataset, writing checkpoints, history and figures to ``out_dir``."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, backend: Backend, out_dir: str | Path,
-                 progress: bool | None = None, log: Callable[[str], None] = print) -> None:
+                 progress: bool | None = None, log: Callable[[str], None] = print,
+                 cuda_graph: bool = False) -> None:
         self.config, self.dataset, self.backend = config, dataset, backend
         self.out_dir, self.progress, self.log = Path(out_dir), progress, log
         self.xp = backend.xp
@@ -92,8 +95,11 @@ class Trainer:
         self.epochs_done = 0
         self.history: list[dict[str, Any]] = []
         self.partial: dict[str, Any] | None = None            # a mid-epoch resume point
+        self._totals = self.xp.zeros(3, dtype=np.float64)     # Σ n·(loss, recon, kl) over the epoch
         self.check_every = 50 if backend.is_gpu else 1
         self._stop_requested = False
+        self.cuda_graph = cuda_graph
+        self._graph: CapturedStep | None = None
 
     # ---------------------------------------------------------------- state
     def state(self, partial: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -140,63 +146,113 @@ class Trainer:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _train_epoch(self, epoch: int, on_step: Callable[[int, int], None] | None) -> str:
-        xp, cfg, model = self.xp, self.config, self.model
-        n_train = self.train_x.shape[0]
-        steps = math.ceil(n_train / cfg.batch_size)
-        perm = self.backend.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(n_train))
+        cfg = self.config
+        steps = math.ceil(self.train_x.shape[0] / cfg.batch_size)
+        perm, noise, start, seconds = self._begin_epoch(epoch)
+        step_losses = self.xp.zeros(steps, dtype=np.float32)   # for locating a NaN
+        graph = self._graph_for_this_run()
+        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                   leave=False, disable=None if self.progress is None else not self.progress, file=sys.stderr)
+        checked = start
+        tic = time.perf_counter()
+        with graph.stream if graph is not None else contextlib.nullcontext():
+            for step in range(start, steps):
+                idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                if graph is not None and idx.shape[0] == cfg.batch_size:
+                    graph.replay(idx, noise)
+                    step_losses[step] = graph.loss[0]
+                else:
+                    u, eps = self._draw_noise(noise, idx.shape[0])
+                    self.train_step(idx, u, eps, step_losses[step:step + 1])
+                bar.update(1)
+                if on_step is not None:
+                    on_step(epoch, step)
+                if step + 1 - checked >= self.check_every or step + 1 == steps or self._stop_requested:
+                    recent = self.backend.to_numpy(step_losses[checked:step + 1])
+                    if not np.all(np.isfinite(recent)):
+                        bad = checked + int(np.argmin(np.isfinite(recent)))
+                        bar.close()
+                        return self._stop_on_nan(epoch, bad, steps, float(recent[bad - checked]))
+                    checked = step + 1
+                    if step % 25 == 0:
+                        done = min(self.train_x.shape[0], (step + 1) * cfg.batch_size)
+                        bar.set_postfix(loss=f"{float(self._totals[0]) / done:.2f}")
+                if self._stop_requested:
+                    bar.close()
+                    return self._interrupt(epoch, step + 1, steps, noise, seconds + time.perf_counter() - tic)
+            self.backend.synchronize()
+        seconds += time.perf_counter() - tic
+        bar.close()
+        return self._end_epoch(epoch, seconds)
+
+    def _graph_for_this_run(self) -> CapturedStep | None:
+        """With ``cuda_graph``, the step captured as a CUDA graph (on first use); else None."""
+        if self.cuda_graph and self._graph is None:
+            if not self.backend.is_gpu:
+                self.log("note: --cuda-graph needs the GPU; training eagerly")
+            else:
+                try:
+                    self._graph = CapturedStep(self)
+                except GraphCaptureError as err:
+                    self.log(f"note: CUDA graph capture is unavailable ({err}); training eagerly")
+            self.cuda_graph = self._graph is not None
+        return self._graph
+
+    def _begin_epoch(self, epoch: int) -> tuple[Any, Any, int, float]:
+        """This epoch's shuffle and noise generator, and where to start (0, or a resume point)."""
+        cfg = self.config
+        perm = self.backend.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(self.train_x.shape[0]))
         noise = self.backend.rng([cfg.seed, epoch, 1])
-        totals = xp.zeros(3, dtype=np.float64)                 # Σ n·(loss, recon, kl) on the device
-        step_losses = xp.zeros(steps, dtype=np.float32)        # for locating a NaN
+        self._totals[...] = 0.0
         start, seconds = 0, 0.0
         if self.partial is not None and self.partial["epoch"] == epoch:
             start, seconds = self.partial["step"], self.partial["seconds"]
-            totals[...] = self.backend.asarray(self.partial["totals"])
+            self._totals[...] = self.backend.asarray(self.partial["totals"])
             if self.partial["noise_state"] is not None:
                 noise.bit_generator.state = self.partial["noise_state"]
             else:                                              # GPU generators cannot be saved
                 noise = self.backend.rng([cfg.seed, epoch, 1, start])
         self.partial = None
+        return perm, noise, start, seconds
 
-        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                   leave=False, disable=None if self.progress is None else not self.progress, file=sys.stderr)
-        checked = start
-        tic = time.perf_counter()
-        for step in range(start, steps):
-            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = to_float(self.train_x[idx], self.train_max, model.dtype, self.train_mode, noise)
-            eps = noise.standard_normal((x.shape[0], cfg.latent_dim), dtype=model.dtype)
-            elbo = model.loss_and_grads(x, eps, check_finite=False)
-            self.optimizer.step()
-            totals += xp.stack(elbo).astype(np.float64) * x.shape[0]
-            step_losses[step] = elbo.loss
-            bar.update(1)
-            if on_step is not None:
-                on_step(epoch, step)
-            if step + 1 - checked >= self.check_every or step + 1 == steps or self._stop_requested:
-                recent = self.backend.to_numpy(step_losses[checked:step + 1])
-                if not np.all(np.isfinite(recent)):
-                    bad = checked + int(np.argmin(np.isfinite(recent)))
-                    bar.close()
-                    return self._stop_on_nan(epoch, bad, steps, float(recent[bad - checked]))
-                checked = step + 1
-                if step % 25 == 0:
-                    bar.set_postfix(loss=f"{float(totals[0]) / min(n_train, (step + 1) * cfg.batch_size):.2f}")
-            if self._stop_requested:
-                self.backend.synchronize()
-                bar.close()
-                partial = {"epoch": epoch, "step": step + 1, "seconds": seconds + time.perf_counter() - tic,
-                           "totals": self.backend.to_numpy(totals).tolist(),
-                           "noise_state": None if self.backend.is_gpu else noise.bit_generator.state}
-                self.save(partial)
-                self.write_figures()
-                self.log(f"interrupted at epoch {epoch}, step {step + 1} of {steps}; saved "
-                         f"{self.out_dir / CHECKPOINT_NAME} — continue with --resume {self.out_dir}")
-                return "interrupted"
+    def _draw_noise(self, noise: Any, n: int) -> tuple[Any, Any]:
+        """The step's randomness, drawn before the step: u (n, D) ~ U[0, 1) for --binarize
+        dynamic (else None), and eps (n, J) ~ N(0, I)."""
+        dtype = self.model.dtype
+        u = noise.random((n, self.train_x.shape[1]), dtype=dtype) if self.train_mode == "dynamic" else None
+        return u, noise.standard_normal((n, self.config.latent_dim), dtype=dtype)
+
+    def train_step(self, idx: Any, u: Any, eps: Any, loss_out: Any) -> None:
+        """One step on the training images ``idx``: forward, backward, Adam; all on the device.
+
+        Adds n·(loss, recon, KL) to the epoch's totals and writes the loss into ``loss_out`` (1,).
+        Nothing here reads back to the host, so the step can be captured as a CUDA graph.
+        """
+        model = self.model
+        x = to_float(self.train_x[idx], self.train_max, model.dtype)   # (n, D) in [0, 1]
+        if u is not None:
+            x = (u < x).astype(model.dtype)                    # dynamic binarization: x ~ Bernoulli(x)
+        elbo = model.loss_and_grads(x, eps, check_finite=False)
+        self.optimizer.step()
+        self._totals += self.xp.stack(elbo).astype(np.float64) * x.shape[0]
+        loss_out[...] = elbo.loss
+
+    def _interrupt(self, epoch: int, step: int, steps: int, noise: Any, seconds: float) -> str:
+        """Save a mid-epoch checkpoint (what Ctrl-C asks for) and say how to resume."""
         self.backend.synchronize()
-        seconds += time.perf_counter() - tic
-        bar.close()
+        partial = {"epoch": epoch, "step": step, "seconds": seconds,
+                   "totals": self.backend.to_numpy(self._totals).tolist(),
+                   "noise_state": None if self.backend.is_gpu else noise.bit_generator.state}
+        self.save(partial)
+        self.write_figures()
+        self.log(f"interrupted at epoch {epoch}, step {step} of {steps}; saved "
+                 f"{self.out_dir / CHECKPOINT_NAME} — continue with --resume {self.out_dir}")
+        return "interrupted"
 
-        train = self.backend.to_numpy(totals) / n_train
+    def _end_epoch(self, epoch: int, seconds: float) -> str:
+        """Evaluate, record the epoch in the history, checkpoint, print the epoch's line."""
+        cfg = self.config
+        train = self.backend.to_numpy(self._totals) / self.train_x.shape[0]
         test = self.evaluate()
         row = {"epoch": epoch, "train_loss": float(train[0]), "train_recon": float(train[1]),
                "train_kl": float(train[2]), **test, "train_seconds": round(seconds, 4)}

@@ -27,6 +27,7 @@ from tinyvae.backend import Backend, get_backend
 from tinyvae.base import Array
 from tinyvae.layers import mlp
 from tinyvae.losses import bernoulli_nll, gaussian_kl, gaussian_nll, gaussian_nll_learned
+from tinyvae.ops import FusedReparameterize, fused_bernoulli_nll, fused_gaussian_kl
 from tinyvae.params import Parameters
 from tinyvae.reparam import Reparameterize
 
@@ -107,6 +108,10 @@ class VAE:
         self.decoder = mlp([latent_dim, *hidden[::-1], decoder_out], activation, init)
         self.encoder.layers[0].input_grad = False  # nobody needs dL/dx
         self.reparam = Reparameterize()
+        self._bernoulli_nll, self._gaussian_kl = bernoulli_nll, gaussian_kl
+        if self.backend.is_gpu:   # the same maths as fused kernels, one launch each (tinyvae/ops.py)
+            self.reparam = FusedReparameterize()
+            self._bernoulli_nll, self._gaussian_kl = fused_bernoulli_nll, fused_gaussian_kl
         self.params = Parameters({"encoder": self.encoder, "decoder": self.decoder},
                                  self.backend, self.dtype, seed)
         self.rng = self.backend.rng([self.seed, 1])
@@ -159,11 +164,19 @@ class VAE:
         mu, _ = self.encode(x)
         return self.decode(mu)
 
+    def nll_given_z(self, x: Array, z: Array) -> Array:
+        """−log p(x|z) per row, (N,): row n of x (N, D) scored under the decoder at z[n] (N, J).
+
+        The same likelihood the loss uses; what importance sampling (tinyvae.metrics) needs.
+        """
+        out = self.decoder.forward(self.xp.asarray(z, dtype=self.dtype))   # (N, D) or (N, 2D)
+        return self._recon_nll(out, self._check_batch(x, check_finite=False))[0]
+
     # ----------------------------------------------------------- the objective
     def _recon_nll(self, out: Array, x: Array) -> tuple[Array, Array]:
         """−log p(x|z) per example (N,) and its gradient w.r.t. the decoder output."""
         if self.likelihood == "bernoulli":
-            return bernoulli_nll(out, x)
+            return self._bernoulli_nll(out, x)
         if self.learned_variance:
             D = self.input_dim
             nll, dmean, dlogvar = gaussian_nll_learned(out[:, :D], out[:, D:], x)
@@ -182,7 +195,7 @@ class VAE:
         z = self.reparam.forward(mu, logvar, eps, self.rng)      # (N, J)
         out = self.decoder.forward(z)                            # (N, D) or (N, 2D)
         recon, self._dout = self._recon_nll(out, x)
-        kl, self._dmu_kl, self._dlogvar_kl = gaussian_kl(mu, logvar)
+        kl, self._dmu_kl, self._dlogvar_kl = self._gaussian_kl(mu, logvar)
         self._unclamped = (logvar_raw > LOGVAR_MIN) & (logvar_raw < LOGVAR_MAX)
         return recon, kl
 

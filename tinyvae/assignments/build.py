@@ -51,7 +51,7 @@ def collect_regions(package: Path) -> dict[str, list[Region]]:
     if not keys:
         raise spec.SpecError(f"{package} holds no solution regions: build and grade from the instructor's source, "
                              f"not from a student release")
-    for key in sorted(keys):
+    for key in sorted(keys - set(spec.WITHHELD)):
         spec.owner(key)                                   # raises for a region no assignment claims
     for assignment in spec.ASSIGNMENTS:
         for key in assignment.regions:
@@ -80,7 +80,8 @@ def build(outdir: Path | str, source: Path | str | None = None, force: bool = Fa
     for relative, found in regions.items():
         text, stubs = stub_file((source / relative).read_text(encoding="utf-8"), found)
         (package / relative).write_text(text, encoding="utf-8")
-        release.stubs += [(spec.owner(region.key), region, line) for region, line in zip(found, stubs, strict=True)]
+        release.stubs += [(spec.owner(region.key), region, line) for region, line in zip(found, stubs, strict=True)
+                          if region.key not in spec.WITHHELD]
     order = [key for a in spec.ASSIGNMENTS for key in a.regions]
     release.stubs.sort(key=lambda stub: order.index(stub[1].key))
     release.leaks = find_leaks(package, regions)
@@ -98,8 +99,8 @@ def stub_file(text: str, regions: list[Region]) -> tuple[str, list[int]]:
     replacements, lines, shift = {}, [], 0
     for i, region in enumerate(regions):
         key = region.key
-        stub = stub_lines(region, f"{spec.owner(key).id}: {region.qualname}",
-                          region.hint or spec.HINTS.get(key, f"write {region.qualname}"))
+        stub = stub_lines(region, f"{spec.label(key)}: {region.qualname}",
+                          spec.WITHHELD.get(key) or region.hint or spec.HINTS.get(key, f"write {region.qualname}"))
         replacements[i] = stub
         lines.append(region.start + 1 + shift)
         shift += len(stub) - (region.stop - region.start + 1)

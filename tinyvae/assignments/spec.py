@@ -92,6 +92,15 @@ HINTS = {
 }
 
 
+# Regions that are stubbed in the student release but belong to no assignment: code that would
+# hand students the answers in another form (the fused GPU kernels spell out every derivative).
+WITHHELD = {
+    "ops.py:gpu_kernels":
+        "the fused GPU kernels are withheld from the student release because they spell out the "
+        "solutions; run on the CPU (backend='cpu', --device cpu)",
+}
+
+
 class SpecError(ValueError):
     """The assignment definitions and the source disagree; the message says how."""
 
@@ -102,6 +111,11 @@ def get(name: str) -> Assignment:
         if name.lower() in (assignment.id.lower(), assignment.folder):
             return assignment
     raise SpecError(f"unknown assignment {name!r}: choose one of {', '.join(a.id for a in ASSIGNMENTS)}")
+
+
+def label(key: str) -> str:
+    """What a stub says it is: the owning assignment's id, or "withheld" (see WITHHELD)."""
+    return "withheld" if key in WITHHELD else owner(key).id
 
 
 def owner(key: str) -> Assignment:
