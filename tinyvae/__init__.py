@@ -13,6 +13,7 @@ The layers, from the bottom up (each module imports only those above it in this 
     idx, download, data    IDX files, checked downloads, MNIST / Fashion-MNIST / digits
     checkpoint, fileio     atomic files, checkpoints, tinyvae.load(path)
     viz, trainer           figures, and the loop behind `python -m tinyvae.train`
+    metrics, classifier, evaluate   L_k, active units, Fréchet distance; `python -m tinyvae.evaluate`
 """
 
 from tinyvae.backend import Backend, BackendError, get_backend

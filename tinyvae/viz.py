@@ -105,3 +105,23 @@ def plot_manifold(decode: Callable[[np.ndarray], np.ndarray], image_shape: tuple
     z = np.array([[zx, zy] for zy in values[::-1] for zx in values])
     grid = image_grid(decode(z), image_shape, n, pad=1 if image_shape[0] < 16 else 0)
     save_figure(_show_grid(grid, "decoded latent grid (Gaussian quantiles)"), path)
+
+
+def plot_kl_per_dimension(kl: np.ndarray, activity: np.ndarray, threshold: float, path: str | os.PathLike) -> None:
+    """Two bar charts over the latent dimensions j: the mean KL_j (nats) and the activity Var_x(mu_j)
+    on a log scale with the threshold drawn; inactive dimensions (activity ≤ threshold) in grey."""
+    j = np.arange(len(kl))
+    colours = np.where(activity > threshold, "tab:blue", "tab:gray")
+    fig = Figure(figsize=(max(6.0, 0.3 * len(kl) + 3), 5.5))
+    ax_kl, ax_activity = fig.subplots(2, 1, sharex=True)
+    ax_kl.bar(j, kl, color=colours)
+    ax_kl.set(ylabel="KL (nats / example)", title=f"KL per latent dimension (total {float(np.sum(kl)):.2f} nats); "
+                                                  f"grey: inactive")
+    ax_activity.bar(j, np.maximum(activity, 1e-12), color=colours)
+    ax_activity.axhline(threshold, color="tab:red", linestyle="--")
+    ax_activity.set(yscale="log", xlabel="latent dimension j", ylabel="Var_x(mu_j)",
+                    title=f"activity (dashed: the threshold {threshold:g})")
+    ax_activity.set_xticks(j)
+    fig.tight_layout()
+    save_figure(fig, path)
+
