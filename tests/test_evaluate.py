@@ -128,6 +128,13 @@ def test_bad_checkpoints_and_data_are_one_sentence(run, tmp_path, capsys):
     assert status == 1 and "does not exist" in line
 
 
+@pytest.mark.parametrize("model, says", [("cvae", "holds a conditional VAE"), ("ae", "holds an autoencoder")])
+def test_conditional_models_and_autoencoders_are_refused_in_one_sentence(digits, tmp_path, capsys, model, says):
+    train_run(digits, tmp_path, epochs=1, model=model)
+    status, line = error_of([str(tmp_path)], capsys)
+    assert status == 2 and says in line and "docs/family.md" in line
+
+
 @pytest.mark.parametrize("argv", [["--iwae-k", "0"], ["--samples", "-1"], ["--dataset", "cifar"]])
 def test_bad_flags_are_argparse_errors(run, argv, capsys):
     with pytest.raises(SystemExit) as info:

@@ -10,7 +10,7 @@ import tinyvae.vae
 from tinyvae import VAE, Adam
 from tinyvae.activations import ReLU, Sigmoid
 from tinyvae.backend import array_module, get_backend
-from tinyvae.gradcheck import check_layer, check_model
+from tinyvae.gradcheck import check_layer, check_model, numerical_gradient, rel_error
 from tinyvae.layers import Linear
 from tinyvae.losses import gaussian_kl
 from tinyvae.params import Parameters
@@ -130,3 +130,107 @@ def test_linear_bias_and_accumulation_bugs_are_caught(rng, bug):
         layer.backward(np.ones((5, 3)))                    # a stale gradient left behind
     errors = check_layer(layer, x)
     assert max(errors["W"], errors["b"]) > FAILS
+
+
+# --- the VAE's family (docs/family.md): β, KL annealing, free bits, the CVAE, the autoencoders ------------
+
+def family_vae(rng, **kwargs):
+    model = VAE(input_dim=12, hidden=(8,), latent_dim=4, activation="tanh", dtype="float64", seed=2, **kwargs)
+    return model, rng.random((6, 12)), rng.standard_normal((6, 4))
+
+
+def test_beta_only_in_the_value_is_caught(rng):
+    class BetaOnlyInValue(VAE):
+        def backward(self):
+            beta, self.beta = self.beta, 1.0               # BUG: the gradient ignores β
+            try:
+                super().backward()
+            finally:
+                self.beta = beta
+
+    model = BetaOnlyInValue(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64", seed=2, beta=4.0)
+    assert max(check_model(model, rng.random((5, 12)), rng.standard_normal((5, 3))).values()) > FAILS
+
+
+def test_kl_weight_only_in_the_value_is_caught(rng):
+    class WeightOnlyInValue(VAE):
+        def forward(self, x, eps=None, check_finite=True, labels=None):
+            weight, self.kl_weight = self.kl_weight, 1.0   # BUG: KL gradient cached at weight 1
+            try:
+                return super().forward(x, eps, check_finite, labels)
+            finally:
+                self.kl_weight = weight
+
+    model = WeightOnlyInValue(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64", seed=2)
+    model.kl_weight = 0.2
+    assert max(check_model(model, rng.random((5, 12)), rng.standard_normal((5, 3))).values()) > FAILS
+
+
+def test_free_bits_without_the_mask_is_caught(rng, monkeypatch):
+    from tinyvae.losses import free_bits_kl
+
+    def unmasked(mu, logvar, free_bits):
+        value, _, _ = free_bits_kl(mu, logvar, free_bits)
+        _, dmu, dlogvar = gaussian_kl(mu, logvar)
+        return value, dmu, dlogvar                         # BUG: free dimensions still get the KL gradient
+
+    mu, logvar = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    lam = 0.6
+    errors = [rel_error(unmasked(mu, logvar, lam)[i], numerical_gradient(
+        lambda: float(free_bits_kl(mu, logvar, lam)[0].sum()), a)) for i, a in ((1, mu), (2, logvar))]
+    assert max(errors) > FAILS
+    monkeypatch.setattr(tinyvae.vae, "free_bits_kl", unmasked)
+    model, x, eps = family_vae(rng, free_bits=0.05)
+    assert max(check_model(model, x, eps).values()) > FAILS
+
+
+def test_cvae_passing_the_label_columns_back_is_caught(rng, monkeypatch):
+    import tinyvae.cvae
+
+    class LastColumns(tinyvae.cvae.AppendLabels):
+        def backward(self, dy):
+            return None if dy is None else dy[:, -self.d:]  # BUG: the last D columns, labels included
+
+    monkeypatch.setattr(tinyvae.cvae, "AppendLabels", LastColumns)
+    model = tinyvae.cvae.ConditionalVAE(input_dim=12, hidden=(8,), latent_dim=3, n_classes=4, dtype="float64", seed=2)
+    errors = check_model(model, rng.random((6, 12)), rng.standard_normal((6, 3)), labels=np.array([0, 1, 2, 3, 0, 1]))
+    assert max(errors.values()) > FAILS
+
+
+def autoencoder(rng, **kwargs):
+    from tinyvae.autoencoder import Autoencoder
+
+    model = Autoencoder(input_dim=12, hidden=(8,), latent_dim=3, activation="tanh", dtype="float64", seed=2, **kwargs)
+    return model, rng.random((6, 12)), model.draw_noise(np.random.default_rng(5), 6)
+
+
+def test_sparsity_gradient_bugs_are_caught(rng, monkeypatch):
+    import tinyvae.autoencoder
+    from tinyvae.losses import kl_sparsity, l1_penalty
+
+    def half_kl(code, rho):
+        value, _ = kl_sparsity(code, rho)
+        return value, -rho / code.mean(axis=0) * np.ones_like(code)   # BUG: the (1 − ρ)/(1 − ρ̂) term is gone
+
+    def flipped_l1(code):
+        value, dcode = l1_penalty(code)
+        return value, -dcode                                           # BUG: sign
+
+    monkeypatch.setattr(tinyvae.autoencoder, "kl_sparsity", half_kl)
+    monkeypatch.setattr(tinyvae.autoencoder, "l1_penalty", flipped_l1)
+    for kwargs in (dict(sparsity="kl", sparsity_weight=2.0, sparsity_target=0.2), dict(sparsity="l1")):
+        model, x, noise = autoencoder(rng, **kwargs)
+        assert max(check_model(model, x, noise).values()) > FAILS, kwargs
+
+
+def test_denoising_with_fresh_noise_every_call_is_caught(rng, monkeypatch):
+    import tinyvae.autoencoder
+
+    fresh = np.random.default_rng(0)
+
+    def redrawn(x, noise, kind, level):
+        return x + level * fresh.standard_normal(x.shape)              # BUG: ignores the fixed noise
+
+    monkeypatch.setattr(tinyvae.autoencoder, "corrupt", redrawn)
+    model, x, noise = autoencoder(rng, noise="gaussian", noise_level=0.3)
+    assert max(check_model(model, x, noise).values()) > FAILS

@@ -7,17 +7,24 @@ The layers, from the bottom up (each module imports only those above it in this 
     base, layers, activations   Linear, ReLU, ..., Sequential, mlp — forward and backward
     losses       Bernoulli / Gaussian negative log-likelihoods, the Gaussian KL
     reparam      z = mu + exp(½·logvar)·eps and its backward
+    likelihood   what every model shares: the batch check, the decoder and −log p(x|z)
     vae          the model: encode, decode, sample, reconstruct, loss_and_grads
     optim        SGD with momentum, Adam
     gradcheck    numerical gradients and rel_error, for tests, notebooks and assignments
+    cvae, autoencoder, models, annealing   the conditional VAE, plain/denoising/sparse autoencoders,
+                 the model registry, KL schedules
+    ops, cuda_graph        fused GPU kernels; a training step replayed as a CUDA graph
     idx, download, data    IDX files, checked downloads, MNIST / Fashion-MNIST / digits
     checkpoint, fileio     atomic files, checkpoints, tinyvae.load(path)
-    viz, trainer           figures, and the loop behind `python -m tinyvae.train`
-    metrics, classifier, evaluate   L_k, active units, Fréchet distance; `python -m tinyvae.evaluate`
+    metrics, classifier    L_k, active units, Fréchet distance; the softmax classifier
+    viz, figures, trainer  figures, and the loop behind `python -m tinyvae.train`
+    cli, train, evaluate, anomaly, latent, sweep, benchmark   the command-line tools
 """
 
+from tinyvae.autoencoder import Autoencoder
 from tinyvae.backend import Backend, BackendError, get_backend
 from tinyvae.checkpoint import load
+from tinyvae.cvae import ConditionalVAE
 from tinyvae.data import Dataset, load_dataset
 from tinyvae.gradcheck import numerical_gradient, rel_error
 from tinyvae.optim import SGD, Adam
@@ -26,5 +33,6 @@ from tinyvae.vae import ELBO, VAE
 
 __version__ = "0.1.0"
 
-__all__ = ["Adam", "Backend", "BackendError", "ELBO", "Parameters", "SGD", "VAE", "get_backend",
+__all__ = ["Adam", "Autoencoder", "Backend", "BackendError", "ConditionalVAE", "ELBO", "Parameters", "SGD", "VAE",
+           "get_backend",
            "load", "load_dataset", "Dataset", "numerical_gradient", "rel_error", "__version__"]

@@ -25,11 +25,10 @@ import numpy as np
 
 from tinyvae.backend import Backend, get_backend
 from tinyvae.fileio import atomic_write
-from tinyvae.vae import VAE
+from tinyvae.models import MODEL_CLASSES, model_from_config
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"
-MODEL_CLASSES: dict[str, type] = {"VAE": VAE}
 
 
 class CheckpointError(Exception):
@@ -101,7 +100,7 @@ def build_model(checkpoint: Checkpoint, backend: Backend | str = "cpu") -> Any:
     if checkpoint.model_class not in MODEL_CLASSES:
         raise CheckpointError(f"{checkpoint.path} holds a {checkpoint.model_class}, which this tinyvae cannot build")
     try:
-        model = MODEL_CLASSES[checkpoint.model_class](**checkpoint.model_config, backend=backend)
+        model = model_from_config(checkpoint.model_class, checkpoint.model_config, backend)
         model.params.load(checkpoint.params)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{checkpoint.path} does not fit its own model config: {err}") from None

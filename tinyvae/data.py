@@ -40,7 +40,8 @@ from tinyvae.base import Array
 from tinyvae.download import IDX_FILES, OFFLINE_HINT, TITLES, check_content, download_missing
 from tinyvae.idx import DataError, parse_idx, read_idx_bytes
 
-__all__ = ["BINARIZE", "DATASETS", "DataError", "Dataset", "binarize_static", "load_dataset", "to_float"]
+__all__ = ["BINARIZE", "DATASETS", "DataError", "Dataset", "binarize_static", "load_dataset", "test_pixels",
+           "to_float", "train_pixels"]
 
 DATASETS = ("mnist", "fashion-mnist", "digits")
 BINARIZE = ("none", "static", "dynamic")
@@ -265,3 +266,25 @@ def binarize_static(images: np.ndarray, max_value: int, seed: int) -> np.ndarray
     rng = np.random.default_rng(seed)
     p = to_float(images, max_value, np.float32)                          # (N, D) in [0, 1]
     return (rng.random(p.shape, dtype=np.float32) < p).astype(np.uint8)  # the draw to_float "dynamic" makes
+
+
+def test_pixels(dataset: Dataset, binarize: str, seed: int) -> tuple[np.ndarray, int]:
+    """(test, test_max): the uint8 test images as training scores them, and their maximum.
+
+    With binarize "static" or "dynamic" the test set is binarized once with seed + 1 (the same
+    images every epoch, every evaluation); otherwise pixels / max_value are grey levels.
+    """
+    if binarize in ("static", "dynamic"):
+        return binarize_static(dataset.test_images, dataset.max_value, seed + 1), 1
+    return dataset.test_images, dataset.max_value
+
+
+def train_pixels(dataset: Dataset, binarize: str, seed: int) -> tuple[np.ndarray, int]:
+    """(train, train_max): the uint8 training images with a binarization frozen by ``seed``.
+
+    For "static" these are the images training uses; for "dynamic" one draw of the kind
+    training makes afresh every batch (what an evaluation's classifiers are fitted on).
+    """
+    if binarize in ("static", "dynamic"):
+        return binarize_static(dataset.train_images, dataset.max_value, seed), 1
+    return dataset.train_images, dataset.max_value

@@ -27,9 +27,9 @@ from tinyvae import __version__, metrics, viz
 from tinyvae.backend import BACKEND_NAMES, BackendError, get_backend
 from tinyvae.checkpoint import CheckpointError, build_model, load_checkpoint
 from tinyvae.classifier import Classifier
-from tinyvae.data import DATASETS, DataError, Dataset, binarize_static, load_dataset, to_float
+from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_int
+from tinyvae.data import DATASETS, DataError, Dataset, load_dataset, test_pixels, to_float, train_pixels
 from tinyvae.fileio import write_json
-from tinyvae.train import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_int
 from tinyvae.trainer import EVAL_BATCH
 
 FEATURE_HIDDEN = (256, 64)     # the feature extractor: D-256-64-10, features are the 64 activations
@@ -56,19 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", metavar="S", type=int, help="seed for noise, samples and classifiers (default: the run's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
-
-
-def model_pixels(dataset: Dataset, binarize: str, seed: int) -> tuple[np.ndarray, int, np.ndarray, int]:
-    """(train, train_max, test, test_max): uint8 images as the trainer gave them to the model.
-
-    As in Trainer.__init__: with binarize "static" or "dynamic" the test set is binarized once
-    with seed + 1 (the images every epoch's test loss used), the training set with seed (for
-    "dynamic", one of the draws training saw); otherwise pixels / max_value are grey levels.
-    """
-    train, test, max_value = dataset.train_images, dataset.test_images, dataset.max_value
-    if binarize in ("static", "dynamic"):
-        return binarize_static(train, max_value, seed), 1, binarize_static(test, max_value, seed + 1), 1
-    return train, max_value, test, max_value
 
 
 def as_floats(model: Any, images: np.ndarray, max_value: int) -> Any:
@@ -173,7 +160,9 @@ def evaluate(model: Any, dataset: Dataset, run: dict[str, Any], seed: int, iwae_
     seconds: dict[str, float] = {}
     tic = time.perf_counter()
     binarize = run.get("binarize", "none")
-    train, train_max, test, test_max = model_pixels(dataset, binarize, int(run.get("seed", model.seed)))
+    run_seed = int(run.get("seed", model.seed))
+    train, train_max = train_pixels(dataset, binarize, run_seed)
+    test, test_max = test_pixels(dataset, binarize, run_seed)
     elbo, mu, logvar = score_test_set(model, test, test_max, seed)
     kl_dims = metrics.kl_per_dimension(mu, logvar)
     activity, active = metrics.active_units(mu)
@@ -281,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(checkpoint, backend)
     except (BackendError, CheckpointError) as err:
         return fail(err, EXIT_USAGE)
+    if model.conditional or not model.generative:
+        kind = "a conditional VAE" if model.conditional else "an autoencoder (no prior, no ELBO)"
+        other = ("tinyvae.cvae.label_accuracy and python -m tinyvae.latent" if model.conditional
+                 else "python -m tinyvae.latent and python -m tinyvae.anomaly --score recon")
+        return fail(f"{checkpoint.path} holds {kind}; python -m tinyvae.evaluate scores unconditional VAEs — "
+                    f"see {other} (docs/family.md).", EXIT_USAGE)
     run = checkpoint.state.get("run", {})
     name = args.dataset or run.get("dataset") or checkpoint.state.get("dataset")
     if name is None:

@@ -88,16 +88,19 @@ def check_layer(layer: Any, x: Any, seed: int = 0, h: float = 1e-5) -> dict[str,
     return errors
 
 
-def check_model(model: Any, x: Any, eps: Any, h: float = 1e-5) -> dict[str, float]:
+def check_model(model: Any, x: Any, eps: Any, h: float = 1e-5, labels: Any = None) -> dict[str, float]:
     """Check a model's whole backward: d(loss)/dθ against central differences, per parameter.
 
     ``model`` needs ``loss_and_grads(x, eps)``, ``loss(x, eps)`` and ``params`` (a float64
-    Parameters). The noise ``eps`` is fixed so the loss is a deterministic function of θ.
+    Parameters). The noise ``eps`` (whatever the model's ``draw_noise`` gives: eps for a VAE,
+    the corruption noise for a denoising autoencoder, None for a plain one) is fixed so the
+    loss is a deterministic function of θ. ``labels`` (N,) go to a conditional model.
     Returns ``{parameter name: relative error}``.
     """
-    model.loss_and_grads(x, eps)
+    given = {} if labels is None else {"labels": labels}
+    model.loss_and_grads(x, eps, **given)
     analytic = model.params.grad.copy()
-    numeric = numerical_gradient(lambda: float(model.loss(x, eps).loss), model.params.data, h)
+    numeric = numerical_gradient(lambda: float(model.loss(x, eps, **given).loss), model.params.data, h)
     errors = {}
     for name, (start, shape) in model.params.layout.items():
         stop = start + int(np.prod(shape))

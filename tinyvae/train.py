@@ -1,7 +1,8 @@
 """``python -m tinyvae.train``: train a VAE, writing checkpoints, history and figures.
 
-    python -m tinyvae.train --dataset digits --epochs 20 --out runs/digits     # offline, ~1 minute
+    python -m tinyvae.train --dataset digits --epochs 200 --latent-dim 2 --out runs/digits   # offline, seconds
     python -m tinyvae.train --device gpu                                       # MNIST, the course command
+    python -m tinyvae.train --dataset digits --model cvae --out runs/cvae      # the VAE's family: docs/family.md
 
 Defaults reproduce pytorch/examples' VAE experiment: MNIST, 784-400-20-400-784 ReLU,
 Bernoulli likelihood, Adam 1e-3, batch 128, 10 epochs, seed 1. This module only parses
@@ -16,32 +17,28 @@ from dataclasses import fields
 from pathlib import Path
 
 from tinyvae.activations import ACTIVATIONS
+from tinyvae.autoencoder import NOISES, SPARSITIES
 from tinyvae.backend import BACKEND_NAMES, BackendError, get_backend
 from tinyvae.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from tinyvae.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    class_index,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    sigma_value,
+)
 from tinyvae.data import BINARIZE, DATASETS, DataError, load_dataset
+from tinyvae.models import MODELS
 from tinyvae.trainer import RunConfig, Trainer
 from tinyvae.vae import LIKELIHOODS
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def sigma_value(text: str) -> float | None:
-    return None if text == "learned" else positive_float(text)
-
+# Flags that belong to one kind of model: a VAE's KL term, an autoencoder's noise and penalty.
+VAE_ONLY = ("beta", "free_bits", "kl_warmup", "kl_cycles")
+AE_ONLY = ("noise", "noise_level", "sparsity", "sparsity_weight", "sparsity_target")
 
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
@@ -62,6 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, help=f"weight of the KL term (default {d.beta})")
     p.add_argument("--binarize", choices=BINARIZE, help=f"pixel binarization (default {d.binarize})")
     p.add_argument("--seed", type=int, help=f"random seed for weights, shuffling and noise (default {d.seed})")
+    p.add_argument("--model", choices=list(MODELS), help=f"vae, conditional vae, or deterministic autoencoder "
+                                                          f"(default {d.model})")
+    p.add_argument("--free-bits", type=nonnegative_float, metavar="LAMBDA",
+                   help="free bits: nats per latent dimension the KL may use unpenalized (default 0, off)")
+    p.add_argument("--kl-warmup", type=nonnegative_float, metavar="EPOCHS",
+                   help="KL annealing: raise the KL weight linearly from 0 to 1 over EPOCHS epochs (default 0, off)")
+    p.add_argument("--kl-cycles", type=positive_int, metavar="C",
+                   help="cyclical KL annealing: C cycles over the run, each ramping 0→1 then holding 1")
+    p.add_argument("--noise", choices=NOISES, help=f"autoencoder: corrupt the input (denoising) (default {d.noise})")
+    p.add_argument("--noise-level", type=positive_float, help=f"autoencoder: Gaussian noise std or masking "
+                                                               f"probability (default {d.noise_level})")
+    p.add_argument("--sparsity", choices=SPARSITIES, help=f"autoencoder: sparsity penalty on the code "
+                                                           f"(default {d.sparsity})")
+    p.add_argument("--sparsity-weight", type=nonnegative_float, help=f"autoencoder: weight of the sparsity penalty "
+                                                                      f"(default {d.sparsity_weight})")
+    p.add_argument("--sparsity-target", type=positive_float, help=f"autoencoder: target activation rho for "
+                                                                   f"--sparsity kl (default {d.sparsity_target})")
+    p.add_argument("--exclude-classes", type=class_index, nargs="+", metavar="K",
+                   help="leave these classes out of the training set (the test set stays whole): anomaly detection")
     p.add_argument("--out", help="output folder (default runs/DATASET)")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (up to --epochs)")
     p.add_argument("--cuda-graph", action="store_true",
@@ -74,7 +90,13 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tu
     """The run's config: flags over defaults, or the checkpoint's config when resuming."""
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name) is not None}
     if args.resume is None:
-        return RunConfig(**given), None
+        config = RunConfig(**given)
+        wrong = AE_ONLY if config.model != "ae" else VAE_ONLY
+        misplaced = [name for name in wrong if name in given]
+        if misplaced:
+            parser.exit(EXIT_USAGE, f"error: --{misplaced[0].replace('_', '-')} does not apply to --model "
+                                    f"{config.model}\n")
+        return config, None
     try:
         checkpoint = load_checkpoint(Path(args.resume) / CHECKPOINT_NAME)
     except CheckpointError as err:
@@ -107,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
 
-    trainer = Trainer(config, dataset, backend, out_dir, progress=False if args.no_progress else None,
-                      cuda_graph=args.cuda_graph)
+    try:
+        trainer = Trainer(config, dataset, backend, out_dir, progress=False if args.no_progress else None,
+                          cuda_graph=args.cuda_graph)
+    except ValueError as err:
+        parser.exit(EXIT_USAGE, f"error: {err}\n")
     if checkpoint is not None:
         trainer.restore(checkpoint)
     print(f"tinyvae: {trainer.model} on {dataset.name} ({dataset.train_images.shape[0]:,} train / "

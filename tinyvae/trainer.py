@@ -5,9 +5,14 @@ One epoch, step by step::
     perm  = permutation of the training set, from the seed and the epoch number
     noise = a generator seeded with [seed, epoch, 1], drawn on the device
     for each batch of indices in perm:
-        x   = pixels / max_value   (or a fresh Bernoulli draw with --binarize dynamic)
-        eps ~ N(0, I) from noise
-        loss, grads = model.loss_and_grads(x, eps);  Adam step
+        x   = pixels / max_value   (or a fresh Bernoulli draw with --binarize dynamic, drawn first)
+        eps = model.draw_noise(noise, n)      (VAE: eps ~ N(0, I); denoising AE: its corruption)
+        w   = the KL annealing weight of this step (tinyvae.annealing; 1 without a schedule)
+        loss, grads = model.loss_and_grads(x, eps[, labels]);  Adam step
+
+The model comes from tinyvae.models by name (--model vae | cvae | ae); a conditional model
+also gets the batch's labels. After each epoch the test set is scored with the same noise
+every epoch, and the active units of its posterior means are counted (tinyvae.metrics).
 
 Because the shuffle and the noise are functions of (seed, epoch), and a mid-epoch
 checkpoint also stores the noise generator's state and the step reached, a run that is
@@ -35,14 +40,17 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from tinyvae import __version__, viz
+from tinyvae import __version__
+from tinyvae.annealing import kl_weight
 from tinyvae.backend import Backend
 from tinyvae.checkpoint import CHECKPOINT_NAME, Checkpoint, save_checkpoint
 from tinyvae.cuda_graph import CapturedStep, GraphCaptureError
-from tinyvae.data import Dataset, binarize_static, to_float
+from tinyvae.data import Dataset, test_pixels, to_float, train_pixels
+from tinyvae.figures import write_run_figures
 from tinyvae.fileio import write_json, write_jsonl
+from tinyvae.metrics import active_units
+from tinyvae.models import model_for_run
 from tinyvae.optim import Adam
-from tinyvae.vae import VAE
 
 EVAL_BATCH = 1000
 
@@ -63,10 +71,20 @@ class RunConfig:
     beta: float = 1.0
     binarize: str = "none"
     seed: int = 1
+    model: str = "vae"                  # a name in tinyvae.models.MODELS
+    free_bits: float = 0.0              # λ, nats per latent dimension (0: off)
+    kl_warmup: float = 0.0              # epochs of linear KL warm-up (0: off)
+    kl_cycles: int = 0                  # cyclical KL annealing: cycles over the run (0: off)
+    noise: str = "none"                 # autoencoder: "none", "gaussian" or "masking"
+    noise_level: float = 0.3
+    sparsity: str = "none"              # autoencoder: "none", "l1" or "kl"
+    sparsity_weight: float = 0.1
+    sparsity_target: float = 0.05
+    exclude_classes: list[int] = field(default_factory=list)   # left out of the training set
 
 
 class Trainer:
-    """Trains a VAE on a dataset, writing checkpoints, history and figures to ``out_dir``."""
+    """Trains a model on a dataset, writing checkpoints, history and figures to ``out_dir``."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, backend: Backend, out_dir: str | Path,
                  progress: bool | None = None, log: Callable[[str], None] = print,
@@ -74,22 +92,23 @@ class Trainer:
         self.config, self.dataset, self.backend = config, dataset, backend
         self.out_dir, self.progress, self.log = Path(out_dir), progress, log
         self.xp = backend.xp
-        h, w = dataset.image_shape
-        self.model = VAE(input_dim=h * w, hidden=config.hidden, latent_dim=config.latent_dim,
-                         activation=config.activation, likelihood=config.likelihood, sigma=config.sigma,
-                         beta=config.beta, dtype="float32", backend=backend, seed=config.seed)
+        self.model = model_for_run(config, dataset.input_dim, backend, n_classes=len(dataset.class_names))
         self.optimizer = Adam(self.model.params, lr=config.lr)
+        self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
+        kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
 
         # Data stays uint8 on the device; binarization "static" happens once, here. With
         # "dynamic" the training set is re-binarized every batch and the test set once.
-        train, test, max_value = dataset.train_images, dataset.test_images, dataset.max_value
-        self.train_max = self.test_max = max_value
-        if config.binarize in ("static", "dynamic"):
-            test, self.test_max = binarize_static(test, max_value, config.seed + 1), 1
+        test, self.test_max = test_pixels(dataset, config.binarize, config.seed)
+        train, self.train_max = dataset.train_images, dataset.max_value      # "dynamic": drawn per batch
         if config.binarize == "static":
-            train, self.train_max = binarize_static(train, max_value, config.seed), 1
+            train, self.train_max = train_pixels(dataset, config.binarize, config.seed)
+        keep = self._kept_classes(dataset.train_labels, len(dataset.class_names))
+        train, train_labels = train[keep], dataset.train_labels[keep]
         self.train_x = backend.asarray(train)                  # (N_train, D) uint8
         self.test_x = backend.asarray(test)                    # (N_test, D) uint8
+        self.train_y = backend.asarray(train_labels.astype(np.int64))    # (N_train,) int64
+        self.test_y = backend.asarray(dataset.test_labels.astype(np.int64))
         self.train_mode = "dynamic" if config.binarize == "dynamic" else "none"
 
         self.epochs_done = 0
@@ -100,6 +119,14 @@ class Trainer:
         self._stop_requested = False
         self.cuda_graph = cuda_graph
         self._graph: CapturedStep | None = None
+
+    def _kept_classes(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
+        """(N,) bool: the training images whose class is not in ``exclude_classes``."""
+        excluded = sorted(set(self.config.exclude_classes))
+        if any(not 0 <= k < n_classes for k in excluded) or len(excluded) >= n_classes:
+            raise ValueError(f"exclude_classes must name some, not all, of the classes 0..{n_classes - 1}, "
+                             f"got {excluded}")
+        return ~np.isin(labels, excluded)
 
     # ---------------------------------------------------------------- state
     def state(self, partial: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -158,12 +185,15 @@ class Trainer:
         with graph.stream if graph is not None else contextlib.nullcontext():
             for step in range(start, steps):
                 idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                if self.annealing:
+                    self.model.kl_weight = kl_weight((epoch - 1) * steps + step, steps, cfg.epochs,
+                                                     cfg.kl_warmup, cfg.kl_cycles)
                 if graph is not None and idx.shape[0] == cfg.batch_size:
                     graph.replay(idx, noise)
                     step_losses[step] = graph.loss[0]
                 else:
-                    u, eps = self._draw_noise(noise, idx.shape[0])
-                    self.train_step(idx, u, eps, step_losses[step:step + 1])
+                    u, model_noise = self._draw_noise(noise, idx.shape[0])
+                    self.train_step(idx, u, model_noise, step_losses[step:step + 1])
                 bar.update(1)
                 if on_step is not None:
                     on_step(epoch, step)
@@ -190,6 +220,11 @@ class Trainer:
         if self.cuda_graph and self._graph is None:
             if not self.backend.is_gpu:
                 self.log("note: --cuda-graph needs the GPU; training eagerly")
+            elif self.annealing:
+                self.log("note: --cuda-graph would bake the KL weight into the graph; with --kl-warmup or "
+                         "--kl-cycles training runs eagerly")
+            elif not self.model.generative:
+                self.log(f"note: --cuda-graph replays a VAE's step; the {type(self.model).__name__} trains eagerly")
             else:
                 try:
                     self._graph = CapturedStep(self)
@@ -217,22 +252,23 @@ class Trainer:
 
     def _draw_noise(self, noise: Any, n: int) -> tuple[Any, Any]:
         """The step's randomness, drawn before the step: u (n, D) ~ U[0, 1) for --binarize
-        dynamic (else None), and eps (n, J) ~ N(0, I)."""
-        dtype = self.model.dtype
-        u = noise.random((n, self.train_x.shape[1]), dtype=dtype) if self.train_mode == "dynamic" else None
-        return u, noise.standard_normal((n, self.config.latent_dim), dtype=dtype)
+        dynamic (else None), then the model's noise (VAE: eps (n, J) ~ N(0, I))."""
+        u = noise.random((n, self.train_x.shape[1]), dtype=self.model.dtype) if self.train_mode == "dynamic" else None
+        return u, self.model.draw_noise(noise, n)
 
     def train_step(self, idx: Any, u: Any, eps: Any, loss_out: Any) -> None:
         """One step on the training images ``idx``: forward, backward, Adam; all on the device.
 
-        Adds n·(loss, recon, KL) to the epoch's totals and writes the loss into ``loss_out`` (1,).
-        Nothing here reads back to the host, so the step can be captured as a CUDA graph.
+        ``eps`` is the model's noise (``model.draw_noise``). Adds n·(loss, recon, KL) to the
+        epoch's totals and writes the loss into ``loss_out`` (1,). Nothing here reads back to
+        the host, so the step can be captured as a CUDA graph.
         """
         model = self.model
         x = to_float(self.train_x[idx], self.train_max, model.dtype)   # (n, D) in [0, 1]
         if u is not None:
             x = (u < x).astype(model.dtype)                    # dynamic binarization: x ~ Bernoulli(x)
-        elbo = model.loss_and_grads(x, eps, check_finite=False)
+        labels = {"labels": self.train_y[idx]} if model.conditional else {}
+        elbo = model.loss_and_grads(x, eps, check_finite=False, **labels)
         self.optimizer.step()
         self._totals += self.xp.stack(elbo).astype(np.float64) * x.shape[0]
         loss_out[...] = elbo.loss
@@ -254,8 +290,10 @@ class Trainer:
         cfg = self.config
         train = self.backend.to_numpy(self._totals) / self.train_x.shape[0]
         test = self.evaluate()
-        row = {"epoch": epoch, "train_loss": float(train[0]), "train_recon": float(train[1]),
-               "train_kl": float(train[2]), **test, "train_seconds": round(seconds, 4)}
+        row = {"epoch": epoch, "train_loss": float(train[1] + self.model.beta * train[2]),
+               "train_recon": float(train[1]), "train_kl": float(train[2]), **test,
+               "kl_weight": float(self.model.kl_weight) if self.annealing else 1.0,
+               "train_seconds": round(seconds, 4)}
         self.history.append(row)
         self.epochs_done = epoch
         self.save()
@@ -263,7 +301,8 @@ class Trainer:
         self.log(f"epoch {epoch:>3}/{cfg.epochs}  train {row['train_loss']:8.2f} "
                  f"(recon {row['train_recon']:.2f} + KL {row['train_kl']:.2f})  "
                  f"test {row['test_loss']:8.2f} (recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f})  "
-                 f"{seconds:.2f} s")
+                 f"AU {row['active_units']}/{self.model.latent_dim}  "
+                 + (f"w {row['kl_weight']:.2f}  " if self.annealing else "") + f"{seconds:.2f} s")
         return "done"
 
     def _stop_on_nan(self, epoch: int, step: int, steps: int, value: float) -> str:
@@ -274,19 +313,22 @@ class Trainer:
         return "nan"
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self) -> dict[str, float]:
-        """Test negative ELBO and its parts (nats per example), with the same noise every epoch."""
+    def evaluate(self) -> dict[str, Any]:
+        """Test loss recon + β·KL and its parts (nats per example), with the same noise every
+        epoch, and the number of active units of the test set's posterior means."""
         xp, model = self.xp, self.model
         noise = self.backend.rng([self.config.seed, 2])
         totals = xp.zeros(2, dtype=np.float64)
-        n = self.test_x.shape[0]
+        n, means = self.test_x.shape[0], []
         for start in range(0, n, EVAL_BATCH):
             x = to_float(self.test_x[start:start + EVAL_BATCH], self.test_max, model.dtype)
-            eps = noise.standard_normal((x.shape[0], model.latent_dim), dtype=model.dtype)
-            recon, kl = model.forward(x, eps, check_finite=False)
+            labels = self.test_y[start:start + EVAL_BATCH] if model.conditional else None
+            recon, kl = model.forward(x, model.draw_noise(noise, x.shape[0]), False, labels=labels)
             totals += xp.stack([recon.sum(dtype=np.float64), kl.sum(dtype=np.float64)])
+            means.append(model.encode(x, labels)[0])
         recon, kl = (self.backend.to_numpy(totals) / n).tolist()
-        return {"test_loss": recon + model.beta * kl, "test_recon": recon, "test_kl": kl}
+        active = int(active_units(xp.concatenate(means))[1].sum())
+        return {"test_loss": recon + model.beta * kl, "test_recon": recon, "test_kl": kl, "active_units": active}
 
     # --------------------------------------------------------------- outputs
     def write_config(self) -> None:
@@ -298,21 +340,6 @@ class Trainer:
                 "image_shape": list(self.dataset.image_shape)}})
 
     def write_figures(self) -> None:
-        """reconstructions.png, samples.png, loss_curve.png, and for a 2-D latent
-        latent_scatter.png and manifold.png."""
-        to_numpy, model, shape = self.backend.to_numpy, self.model, self.dataset.image_shape
-        x = to_float(self.test_x[:32], self.test_max, model.dtype)
-        viz.plot_reconstructions(to_numpy(x), to_numpy(model.reconstruct(x)), shape,
-                                 self.out_dir / "reconstructions.png")
-        samples = model.sample(64, rng=self.backend.rng([self.config.seed, 3]))
-        viz.plot_images(to_numpy(samples), shape, self.out_dir / "samples.png", "64 samples, z ~ N(0, I)")
-        if self.history:
-            viz.plot_loss_curve(self.history, self.out_dir / "loss_curve.png")
-        if model.latent_dim == 2:
-            n = min(5000, self.test_x.shape[0])
-            mu = np.concatenate([to_numpy(model.encode(to_float(self.test_x[i:i + EVAL_BATCH], self.test_max,
-                                                                 model.dtype))[0]) for i in range(0, n, EVAL_BATCH)])
-            viz.plot_latent_scatter(mu, self.dataset.test_labels[:n], self.out_dir / "latent_scatter.png",
-                                    self.dataset.class_names)
-            viz.plot_manifold(lambda z: to_numpy(model.decode(self.backend.asarray(z))), shape,
-                              self.out_dir / "manifold.png")
+        """The run folder's figures: see tinyvae.figures."""
+        write_run_figures(self.model, self.dataset, self.test_x, self.test_y, self.test_max, self.history,
+                          self.out_dir, self.config.seed)

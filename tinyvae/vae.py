@@ -12,6 +12,13 @@ and averaged over the batch (nats per example, the number papers report)::
 with z_n = mu_n + exp(½·logvar_n) · eps_n and eps_n ~ N(0, I).
 β = 1 is the plain VAE; β ≠ 1 is the β-VAE (Higgins et al. 2017).
 
+Two remedies for posterior collapse change the KL term the gradient sees (docs/family.md):
+
+* KL annealing: the trainer sets ``kl_weight`` = w ∈ [0, 1] each step, and the KL term is
+  weighted β·w (Bowman et al. 2016; cyclical, Fu et al. 2019);
+* free bits (Kingma et al. 2016): ``free_bits`` = λ > 0 replaces Σ_j KL_j by
+  Σ_j max(λ, KL_j), KL_j the batch mean of dimension j (tinyvae.losses.free_bits_kl).
+
 The encoder is one MLP whose last layer outputs 2·J numbers: the first J are mu, the
 last J are logvar (the same as two separate heads, in one matrix product).
 """
@@ -20,18 +27,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
-
-from tinyvae.activations import ACTIVATIONS, sigmoid
-from tinyvae.backend import Backend, get_backend
+from tinyvae.backend import Backend
 from tinyvae.base import Array
-from tinyvae.layers import mlp
-from tinyvae.losses import bernoulli_nll, gaussian_kl, gaussian_nll, gaussian_nll_learned
+from tinyvae.likelihood import LIKELIHOODS, LikelihoodModel
+from tinyvae.losses import bernoulli_nll, free_bits_kl, gaussian_kl
 from tinyvae.ops import FusedReparameterize, fused_bernoulli_nll, fused_gaussian_kl
 from tinyvae.params import Parameters
 from tinyvae.reparam import Reparameterize
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+__all__ = ["ELBO", "LIKELIHOODS", "LOGVAR_MAX", "LOGVAR_MIN", "VAE"]
 
 # logvar is clamped to this range before use: exp(½·20) stays far from float32 overflow
 # and exp(−30) from underflow. Where the clamp is active the gradient is 0, which is
@@ -42,16 +46,21 @@ LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 class ELBO(NamedTuple):
     """Batch-averaged negative ELBO and its parts, in nats per example.
 
+    ``loss`` is the objective whose gradient ``loss_and_grads`` computes: recon + β·kl, or,
+    with KL annealing (weight w) or free bits (λ), recon + β·w·Σ_j max(λ, KL_j). The trainer
+    reports recon + β·kl, the true β-weighted objective, either way.
+    For an autoencoder ``kl`` holds its second term: the sparsity penalty (0 without one).
+
     Each is a 0-d array on the model's device: reading it with float() waits for the
     device, so a training loop should add them up on the device and read them rarely.
     """
 
-    loss: Array   # recon + beta · kl
+    loss: Array   # the objective: recon + beta · kl by default
     recon: Array  # −E_q[log p(x|z)], one-sample estimate
     kl: Array     # KL(q(z|x) ‖ p(z)), analytic
 
 
-class VAE:
+class VAE(LikelihoodModel):
     """A VAE with MLP encoder and decoder and a Bernoulli or Gaussian likelihood.
 
     input_dim:   D, pixels per example (784 for MNIST)
@@ -62,6 +71,7 @@ class VAE:
     sigma:       for "gaussian": the fixed standard deviation of p(x|z), or None to learn
                  a per-pixel log-variance (the decoder then outputs 2·D numbers)
     beta:        weight of the KL term
+    free_bits:   λ, nats per latent dimension below which the KL is not penalized (0: off)
     dtype:       "float32" to train, "float64" for gradient checks
     init:        weight initialization of every Linear layer (see tinyvae.layers.Linear);
                  "pytorch", the default, matches pytorch/examples
@@ -69,8 +79,13 @@ class VAE:
     seed:        initial weights come from this seed (on the host, so every device agrees);
                  noise for eps from a generator seeded with [seed, 1] on the device
 
+    ``kl_weight`` (default 1) is training state, not architecture: the trainer's KL
+    annealing schedule sets it before each step.
+
     The default is pytorch/examples' VAE: 784-400-20-400-784, ReLU, Bernoulli.
     """
+
+    generative = True
 
     def __init__(
         self,
@@ -85,28 +100,14 @@ class VAE:
         backend: Backend | str = "cpu",
         seed: int = 1,
         init: str = "pytorch",
+        free_bits: float = 0.0,
     ) -> None:
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {', '.join(LIKELIHOODS)}")
-        hidden = [int(h) for h in hidden]
-        if input_dim < 1 or latent_dim < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"sizes must be positive: input_dim={input_dim}, hidden={hidden}, latent_dim={latent_dim}")
-        if sigma is not None and not sigma > 0:
-            raise ValueError(f"sigma must be positive or None (learned), got {sigma}")
-        self.backend = get_backend(backend) if isinstance(backend, str) else backend
-        self.xp = self.backend.xp
-        self.input_dim, self.hidden, self.latent_dim = int(input_dim), hidden, int(latent_dim)
-        self.activation, self.likelihood, self.beta, self.seed = activation, likelihood, float(beta), int(seed)
-        self.sigma = None if (likelihood == "gaussian" and sigma is None) else float(sigma or 1.0)
-        self.dtype = np.dtype(dtype)
-
-        decoder_out = 2 * input_dim if self.learned_variance else input_dim
-        self.init = init
-        self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation, init)
-        self.decoder = mlp([latent_dim, *hidden[::-1], decoder_out], activation, init)
-        self.encoder.layers[0].input_grad = False  # nobody needs dL/dx
+        if not free_bits >= 0:
+            raise ValueError(f"free_bits must be ≥ 0 nats per dimension, got {free_bits}")
+        super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, dtype, backend, seed, init)
+        self.beta, self.free_bits, self.kl_weight = float(beta), float(free_bits), 1.0
+        self.encoder = self._network([self.input_dim, *self.hidden, 2 * self.latent_dim])
+        self._no_input_gradient(self.encoder)
         self.reparam = Reparameterize()
         self._bernoulli_nll, self._gaussian_kl = bernoulli_nll, gaussian_kl
         if self.backend.is_gpu:   # the same maths as fused kernels, one launch each (tinyvae/ops.py)
@@ -114,78 +115,45 @@ class VAE:
             self._bernoulli_nll, self._gaussian_kl = fused_bernoulli_nll, fused_gaussian_kl
         self.params = Parameters({"encoder": self.encoder, "decoder": self.decoder},
                                  self.backend, self.dtype, seed)
-        self.rng = self.backend.rng([self.seed, 1])
-
-    @property
-    def learned_variance(self) -> bool:
-        return self.likelihood == "gaussian" and self.sigma is None
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-friendly), enough to rebuild the architecture."""
-        return {"input_dim": self.input_dim, "hidden": list(self.hidden), "latent_dim": self.latent_dim,
-                "activation": self.activation, "likelihood": self.likelihood, "sigma": self.sigma,
-                "beta": self.beta, "dtype": self.dtype.name, "seed": self.seed, "init": self.init}
+        return {**self._common_config(), "beta": self.beta, "dtype": self.dtype.name, "seed": self.seed,
+                "init": self.init, "free_bits": self.free_bits}
 
-    # ------------------------------------------------------------------ checks
-    def _check_batch(self, x: Array, check_finite: bool = True) -> Array:
-        """Return x as a (N, D) array of the model's dtype on its device, or raise."""
-        x = self.xp.asarray(x, dtype=self.dtype)
-        if x.ndim != 2:
-            raise ValueError(f"expected a 2-D batch of shape (N, {self.input_dim}), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.input_dim:
-            raise ValueError(f"expected {self.input_dim} values per example, got shape {tuple(x.shape)}")
-        if x.shape[0] == 0:
-            raise ValueError("the batch is empty")
-        if check_finite and not bool(self.xp.isfinite(x.sum())) and not bool(self.xp.isfinite(x).all()):
-            raise ValueError("the batch contains NaN or infinite values")
-        return x
+    def draw_noise(self, rng: Any, n: int) -> Array:
+        """The step's randomness: eps (n, J) ~ N(0, I), drawn from ``rng`` on the model's device."""
+        return rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
 
     # ------------------------------------------------------------- the parts
-    def encode(self, x: Array) -> tuple[Array, Array]:
+    def encode(self, x: Array, labels: Any = None) -> tuple[Array, Array]:
         """q(z|x): mu and logvar, each (N, J)."""
-        h = self.encoder.forward(self._check_batch(x))           # (N, 2J)
+        x = self._check_batch(x)
+        self._take_labels(labels, x.shape[0])
+        h = self.encoder.forward(x)                              # (N, 2J)
         J = self.latent_dim
         return h[:, :J], self.xp.clip(h[:, J:], LOGVAR_MIN, LOGVAR_MAX)
 
-    def decode(self, z: Array) -> Array:
-        """The mean of p(x|z), (N, D): pixel probabilities (Bernoulli) or the Gaussian mean."""
-        out = self.decoder.forward(self.xp.asarray(z, dtype=self.dtype))
-        if self.likelihood == "bernoulli":
-            return sigmoid(out)
-        return out[:, :self.input_dim]
-
-    def sample(self, n: int, rng: Any = None) -> Array:
+    def sample(self, n: int, rng: Any = None, labels: Any = None) -> Array:
         """n images decoded from z ~ N(0, I): (n, D)."""
         rng = rng if rng is not None else self.rng
-        return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype))
+        return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype), labels)
 
-    def reconstruct(self, x: Array) -> Array:
+    def reconstruct(self, x: Array, labels: Any = None) -> Array:
         """Decode the posterior mean: (N, D)."""
-        mu, _ = self.encode(x)
-        return self.decode(mu)
-
-    def nll_given_z(self, x: Array, z: Array) -> Array:
-        """−log p(x|z) per row, (N,): row n of x (N, D) scored under the decoder at z[n] (N, J).
-
-        The same likelihood the loss uses; what importance sampling (tinyvae.metrics) needs.
-        """
-        out = self.decoder.forward(self.xp.asarray(z, dtype=self.dtype))   # (N, D) or (N, 2D)
-        return self._recon_nll(out, self._check_batch(x, check_finite=False))[0]
+        mu, _ = self.encode(x, labels)
+        return self.decode(mu, labels)
 
     # ----------------------------------------------------------- the objective
-    def _recon_nll(self, out: Array, x: Array) -> tuple[Array, Array]:
-        """−log p(x|z) per example (N,) and its gradient w.r.t. the decoder output."""
-        if self.likelihood == "bernoulli":
-            return self._bernoulli_nll(out, x)
-        if self.learned_variance:
-            D = self.input_dim
-            nll, dmean, dlogvar = gaussian_nll_learned(out[:, :D], out[:, D:], x)
-            return nll, self.xp.concatenate([dmean, dlogvar], axis=1)
-        return gaussian_nll(out, x, self.sigma)
+    def forward(self, x: Array, eps: Array | None = None, check_finite: bool = True,
+                labels: Any = None) -> tuple[Array, Array]:
+        """Per-example reconstruction NLL and KL, each (N,); caches what backward needs.
 
-    def forward(self, x: Array, eps: Array | None = None, check_finite: bool = True) -> tuple[Array, Array]:
-        """Per-example reconstruction NLL and KL, each (N,); caches what backward needs."""
+        The cached KL gradients ``_dmu_kl``, ``_dlogvar_kl`` are those of the KL term the
+        objective uses: w·KL, or w·(free-bits KL) when free_bits > 0 (w = kl_weight).
+        """
         x = self._check_batch(x, check_finite)
+        self._take_labels(labels, x.shape[0], check_finite)
         J = self.latent_dim
         h = self.encoder.forward(x)                              # (N, 2J)
         mu, logvar_raw = h[:, :J], h[:, J:]
@@ -196,6 +164,11 @@ class VAE:
         out = self.decoder.forward(z)                            # (N, D) or (N, 2D)
         recon, self._dout = self._recon_nll(out, x)
         kl, self._dmu_kl, self._dlogvar_kl = self._gaussian_kl(mu, logvar)
+        self._kl_term = kl                                       # (N,) the KL term of the objective
+        if self.free_bits > 0:
+            self._kl_term, self._dmu_kl, self._dlogvar_kl = free_bits_kl(mu, logvar, self.free_bits)
+        if self.kl_weight != 1.0:                                # KL annealing scales the term's gradient
+            self._dmu_kl, self._dlogvar_kl = self.kl_weight * self._dmu_kl, self.kl_weight * self._dlogvar_kl
         self._unclamped = (logvar_raw > LOGVAR_MIN) & (logvar_raw < LOGVAR_MAX)
         return recon, kl
 
@@ -211,13 +184,20 @@ class VAE:
         self.encoder.backward(self.xp.concatenate([dmu, dlogvar], axis=1))  # (N, 2J)
         ### END SOLUTION
 
-    def loss(self, x: Array, eps: Array | None = None) -> ELBO:
-        """The batch-averaged negative ELBO and its parts, without gradients."""
-        recon, kl = self.forward(x, eps)
+    def _elbo(self, recon: Array, kl: Array) -> ELBO:
+        """Batch means, and the objective: recon + β·w·(KL term); see ELBO."""
         recon, kl = recon.mean(), kl.mean()
-        return ELBO(recon + self.beta * kl, recon, kl)
+        kl_term = kl if self.free_bits == 0 else self._kl_term.mean()
+        if self.kl_weight != 1.0:
+            kl_term = self.kl_weight * kl_term
+        return ELBO(recon + self.beta * kl_term, recon, kl)
 
-    def loss_and_grads(self, x: Array, eps: Array | None = None, check_finite: bool = True) -> ELBO:
+    def loss(self, x: Array, eps: Array | None = None, labels: Any = None) -> ELBO:
+        """The batch-averaged negative ELBO and its parts, without gradients."""
+        return self._elbo(*self.forward(x, eps, labels=labels))
+
+    def loss_and_grads(self, x: Array, eps: Array | None = None, check_finite: bool = True,
+                       labels: Any = None) -> ELBO:
         """Forward and backward on the batch x (N, D): returns the negative ELBO (averaged
         over the batch) with its parts, and fills ``self.params.grad``.
 
@@ -225,12 +205,11 @@ class VAE:
         from ``self.rng``. ``check_finite=False`` skips the NaN scan of x (which reads x
         back on the GPU), for callers whose data cannot hold NaN.
         """
-        recon, kl = self.forward(x, eps, check_finite)
+        parts = self.forward(x, eps, check_finite, labels=labels)
         self.backward()
-        recon, kl = recon.mean(), kl.mean()
-        return ELBO(recon + self.beta * kl, recon, kl)
+        return self._elbo(*parts)
 
     def __repr__(self) -> str:
-        return (f"VAE({self.input_dim}-{'-'.join(map(str, self.hidden))}-{self.latent_dim}, {self.activation}, "
-                f"{self.likelihood}, beta={self.beta}, {self.dtype.name}, {self.backend.name}, "
-                f"{self.params.size:,} parameters)")
+        extra = f", free_bits={self.free_bits}" if self.free_bits else ""
+        return (f"{type(self).__name__}({self._describe()}, beta={self.beta}{extra}, {self.dtype.name}, "
+                f"{self.backend.name}, {self.params.size:,} parameters)")

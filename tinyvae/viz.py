@@ -125,3 +125,51 @@ def plot_kl_per_dimension(kl: np.ndarray, activity: np.ndarray, threshold: float
     fig.tight_layout()
     save_figure(fig, path)
 
+
+# --- the VAE's family (docs/family.md) ----------------------------------------------------------
+
+def plot_image_rows(images: np.ndarray, image_shape: tuple[int, int], path: str | os.PathLike,
+                    row_labels: Sequence[str], title: str = "") -> None:
+    """Images (R·C, H·W) as R rows of C, each row named on its left: class samples, interpolations,
+    traversals."""
+    rows = len(row_labels)
+    ncols = images.shape[0] // rows
+    grid = image_grid(images, image_shape, ncols)
+    fig = _show_grid(grid, title, size=max(4.0, 0.55 * ncols + 1.5))
+    ax = fig.axes[0]
+    h = image_shape[0] + 1
+    ax.axis("on")
+    ax.set_xticks([])
+    ax.set_yticks([1 + h * r + image_shape[0] / 2 - 0.5 for r in range(rows)], list(row_labels))
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    save_figure(fig, path)
+
+
+def plot_score_histogram(normal: np.ndarray, anomalous: np.ndarray, path: str | os.PathLike,
+                         score_name: str = "score", title: str = "") -> None:
+    """Overlaid histograms of anomaly scores (N,) of normal and anomalous test examples, on shared bins."""
+    bins = np.histogram_bin_edges(np.concatenate([normal, anomalous]), bins=40)
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.add_subplot()
+    ax.hist(normal, bins=bins, alpha=0.6, density=True, label=f"normal ({len(normal)})")
+    ax.hist(anomalous, bins=bins, alpha=0.6, density=True, label=f"anomalous ({len(anomalous)})")
+    ax.set(xlabel=score_name, ylabel="density", title=title)
+    ax.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_rate_distortion(rates: Sequence[float], distortions: Sequence[float], betas: Sequence[float],
+                         path: str | os.PathLike, title: str = "rate–distortion of β-VAEs (test set)") -> None:
+    """Test reconstruction (distortion) against test KL (rate) for runs with different β, each point labelled."""
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
+    ax.plot(rates, distortions, "o-")
+    for rate, distortion, beta in zip(rates, distortions, betas, strict=True):
+        ax.annotate(f"β = {beta:g}", (rate, distortion), textcoords="offset points", xytext=(6, 4))
+    ax.set(xlabel="rate: KL(q(z|x) ‖ p(z)) (nats / example)", ylabel="distortion: −log p(x|z) (nats / example)",
+           title=title)
+    fig.tight_layout()
+    save_figure(fig, path)

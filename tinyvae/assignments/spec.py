@@ -66,12 +66,13 @@ HINTS = {
         "write dW = xᵀ dy into self.dW and db = Σ_n dy (sum over the batch axis 0) into self.db IN PLACE "
         "(out= or [...] =, never rebind them); return None when not self.input_grad, else set dx = dy Wᵀ (N, D_in)",
     "activations.py:ReLU.forward":
-        "set y = max(x, 0) and keep the mask self.mask = (x > 0) for backward (slope 0 at x = 0)",
+        "keep the mask self.mask = (x > 0) for backward (slope 0 at x = 0) and set y = max(x, 0), "
+        "e.g. x * self.mask (works on NumPy and CuPy arrays alike)",
     "activations.py:ReLU.backward":
         "set dx = dy · [x > 0], using the mask that forward cached",
     "losses.py:bernoulli_nll":
-        "set dlogits = σ(logits) − x, shape (N, D), without overflow: reuse e = exp(−|l|), so that "
-        "σ(l) = 1/(1 + e) where l ≥ 0 and e/(1 + e) where l < 0",
+        "set dlogits = σ(logits) − x, shape (N, D), without overflow: reuse relu and log1p_e, since "
+        "log σ(l) = l − max(l, 0) − log(1 + e^(−|l|)) is never positive, and σ(l) = exp(log σ(l))",
     "losses.py:gaussian_kl":
         "set kl = ½ Σ_j (mu² + var − 1 − logvar), one number per example (sum over axis 1), "
         "dmu = mu and dlogvar = ½ (var − 1), where var = e^logvar",

@@ -1,0 +1,113 @@
+"""python -m tinyvae.train with the family's flags: --model, --free-bits, --kl-warmup/--kl-cycles,
+the autoencoder's flags, --exclude-classes; exact resume and checkpoints of every model."""
+
+import json
+
+import numpy as np
+import pytest
+from test_train import small_trainer
+
+import tinyvae
+from tinyvae.autoencoder import Autoencoder
+from tinyvae.backend import Backend
+from tinyvae.checkpoint import load_checkpoint
+from tinyvae.cvae import ConditionalVAE
+from tinyvae.data import load_dataset
+from tinyvae.train import main
+from tinyvae.trainer import RunConfig, Trainer
+
+SMALL = ["--dataset", "digits", "--hidden", "16", "--batch-size", "64", "--latent-dim", "3", "--no-progress"]
+FAMILY = {
+    "cvae-annealed": dict(model="cvae", kl_warmup=1.5, free_bits=0.1),
+    "vae-cyclical": dict(kl_cycles=2, beta=2.0),
+    "denoising-sparse-ae": dict(model="ae", noise="masking", sparsity="l1", sparsity_weight=0.01),
+}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.mark.parametrize("name", list(FAMILY))
+def test_every_model_resumes_bitwise_and_loads(tmp_path, digits, name):
+    straight = small_trainer(digits, tmp_path / "a", **FAMILY[name])
+    assert straight.fit() == "done"
+    first = small_trainer(digits, tmp_path / "b", **FAMILY[name])
+    assert first.fit(on_step=lambda e, s: first.request_stop() if (e, s) == (2, 5) else None) == "interrupted"
+    second = small_trainer(digits, tmp_path / "b", **FAMILY[name])
+    second.restore(load_checkpoint(tmp_path / "b"))
+    assert second.fit() == "done"
+    assert np.array_equal(second.model.params.data, straight.model.params.data)
+    model = tinyvae.load(tmp_path / "b")
+    assert type(model) is type(straight.model) and model.config() == straight.model.config()
+    assert np.array_equal(model.params.data, straight.model.params.data)
+
+
+def test_history_reports_kl_weight_and_active_units(tmp_path, digits):
+    trainer = small_trainer(digits, tmp_path, epochs=4, kl_warmup=2.0)
+    lines = []
+    trainer.log = lines.append
+    assert trainer.fit() == "done"
+    weights = [row["kl_weight"] for row in trainer.history]
+    assert weights == pytest.approx([23 / 48, 47 / 48, 1.0, 1.0])   # 24 steps an epoch: w at t = 23, 47, ...
+    for row in trainer.history:
+        assert 0 <= row["active_units"] <= 4
+        assert row["train_loss"] == pytest.approx(row["train_recon"] + row["train_kl"])  # the true objective
+    assert "AU " in lines[0] and " w 0.48" in lines[0]
+
+
+def test_exclude_classes_and_labels(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*SMALL, "--epochs", "1", "--model", "cvae", "--exclude-classes", "0", "9", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["run"]["exclude_classes"] == [0, 9] and config["run"]["model"] == "cvae"
+    assert config["model"]["n_classes"] == 10
+    assert (out / "samples.png").stat().st_size > 0 and "AU " in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["--resume", str(out), "--model", "vae"])
+    assert info.value.code == 2 and "cannot change when resuming" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--noise", "gaussian"], "--noise does not apply to --model vae"),
+    (["--model", "ae", "--beta", "2"], "--beta does not apply to --model ae"),
+    (["--model", "ae", "--free-bits", "1"], "--free-bits does not apply"),
+    (["--kl-warmup", "2", "--kl-cycles", "3"], "choose one"),
+    (["--exclude-classes", "12"], "exclude_classes must name some"),
+    (["--exclude-classes", *map(str, range(10))], "exclude_classes must name some"),
+    (["--free-bits", "-1"], "must be a number ≥ 0"),
+])
+def test_family_flags_refuse_nonsense(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main([*SMALL, "--epochs", "1", "--out", str(tmp_path / "x"), *argv])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_autoencoder_run_writes_no_samples(tmp_path):
+    out = tmp_path / "ae"
+    assert main([*SMALL, "--epochs", "1", "--model", "ae", "--sparsity", "kl", "--latent-dim", "2",
+                 "--out", str(out)]) == 0
+    assert not (out / "samples.png").exists() and (out / "latent_scatter.png").exists()
+    assert isinstance(tinyvae.load(out), Autoencoder)
+
+
+def test_cuda_graph_gives_way_to_an_annealing_schedule(digits, tmp_path):
+    """A schedule changes the KL weight every step, which a captured graph would freeze."""
+    fake_gpu = Backend("gpu", np, "pretend GPU (NumPy)")                 # is_gpu, without CUDA
+    lines = []
+    config = RunConfig(dataset="digits", epochs=1, hidden=[16], latent_dim=3, kl_cycles=2)
+    trainer = Trainer(config, digits, fake_gpu, tmp_path, log=lines.append, cuda_graph=True)
+    assert trainer._graph_for_this_run() is None and not trainer.cuda_graph
+    assert "--kl-warmup or --kl-cycles" in lines[0]
+    ae = Trainer(RunConfig(dataset="digits", model="ae"), digits, fake_gpu, tmp_path, log=lines.append,
+                 cuda_graph=True)
+    assert ae._graph_for_this_run() is None and "Autoencoder trains eagerly" in lines[1]
+    assert isinstance(small_trainer(digits, tmp_path, model="cvae").model, ConditionalVAE)
+
+
+def test_the_trainer_refuses_options_of_another_model(digits, tmp_path):
+    with pytest.raises(ValueError, match="not the ae"):
+        small_trainer(digits, tmp_path, model="ae", kl_warmup=2.0)
+    with pytest.raises(ValueError, match="autoencoder options"):
+        small_trainer(digits, tmp_path, model="cvae", noise="gaussian")

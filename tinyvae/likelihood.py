@@ -1,0 +1,141 @@
+"""What every tinyvae model shares: the batch check and the decoder with its likelihood p(x|z).
+
+    z (N, J) ──decoder──▶ out ──▶ p(x | z)
+                          (N, D) logits              Bernoulli
+                          (N, D) mean                Gaussian, fixed σ
+                          (N, 2D) mean | log σ²      Gaussian, learned per-pixel variance
+
+The VAE (tinyvae.vae), the conditional VAE (tinyvae.cvae) and the autoencoders
+(tinyvae.autoencoder) differ in their encoders and objectives; they build on
+:class:`LikelihoodModel` for the rest. A model's contract, which the trainer, the
+checkpoints and the evaluation rely on:
+
+    backend, xp, dtype, input_dim, latent_dim, params, beta
+    conditional, generative                    class attributes: takes labels; has a prior to sample
+    config()                                   JSON-friendly constructor arguments that rebuild it
+    draw_noise(rng, n)                         the step's randomness (VAE: eps (n, J); plain AE: None)
+    forward(x, noise, check_finite, labels=None) -> (recon (N,), second term (N,))
+    loss(x, noise, labels=None), loss_and_grads(x, noise, check_finite, labels=None) -> ELBO
+    encode(x, labels=None), decode(z, labels=None), reconstruct(x, labels=None), nll_given_z(x, z, labels=None)
+
+``labels`` are only for conditional models; an unconditional one refuses them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinyvae.activations import ACTIVATIONS, sigmoid
+from tinyvae.backend import Backend, get_backend
+from tinyvae.base import Array
+from tinyvae.layers import Linear, Sequential, mlp
+from tinyvae.losses import gaussian_nll, gaussian_nll_learned
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+class LikelihoodModel:
+    """The shared half of a model: checks, sizes, the decoder and −log p(x|z).
+
+    Subclasses set ``self._bernoulli_nll`` (the reference or the fused GPU twin), build
+    their encoder with :meth:`_network`, and bind both networks to one Parameters.
+    """
+
+    conditional = False     # True: every network call takes labels (N,)
+    generative = False      # True: a prior p(z), so sample(n) draws new images
+
+    def __init__(self, input_dim: int, hidden: tuple[int, ...] | list[int], latent_dim: int, activation: str,
+                 likelihood: str, sigma: float | None, dtype: str, backend: Backend | str, seed: int,
+                 init: str) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {', '.join(LIKELIHOODS)}")
+        hidden = [int(h) for h in hidden]
+        if input_dim < 1 or latent_dim < 1 or any(h < 1 for h in hidden):
+            raise ValueError(f"sizes must be positive: input_dim={input_dim}, hidden={hidden}, latent_dim={latent_dim}")
+        if sigma is not None and not sigma > 0:
+            raise ValueError(f"sigma must be positive or None (learned), got {sigma}")
+        self.backend = get_backend(backend) if isinstance(backend, str) else backend
+        self.xp = self.backend.xp
+        self.input_dim, self.hidden, self.latent_dim = int(input_dim), hidden, int(latent_dim)
+        self.activation, self.likelihood, self.seed = activation, likelihood, int(seed)
+        self.sigma = None if (likelihood == "gaussian" and sigma is None) else float(sigma or 1.0)
+        self.dtype = np.dtype(dtype)
+        self.init = init
+        decoder_out = 2 * input_dim if self.learned_variance else input_dim
+        self.decoder = self._network([self.latent_dim, *hidden[::-1], decoder_out])
+        self.rng = self.backend.rng([self.seed, 1])
+
+    @property
+    def learned_variance(self) -> bool:
+        return self.likelihood == "gaussian" and self.sigma is None
+
+    def _network(self, sizes: list[int]) -> Sequential:
+        """An MLP with these layer sizes (the conditional VAE widens the input for the labels)."""
+        return mlp(sizes, self.activation, self.init)
+
+    @staticmethod
+    def _no_input_gradient(network: Sequential) -> None:
+        """Skip dL/dx in the network's first Linear layer: nobody needs the gradient w.r.t. the data."""
+        next(layer for layer in network.layers if isinstance(layer, Linear)).input_grad = False
+
+    # ------------------------------------------------------------------ checks
+    def _check_batch(self, x: Array, check_finite: bool = True) -> Array:
+        """Return x as a (N, D) array of the model's dtype on its device, or raise."""
+        x = self.xp.asarray(x, dtype=self.dtype)
+        if x.ndim != 2:
+            raise ValueError(f"expected a 2-D batch of shape (N, {self.input_dim}), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.input_dim:
+            raise ValueError(f"expected {self.input_dim} values per example, got shape {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError("the batch is empty")
+        if check_finite and not bool(self.xp.isfinite(x.sum())) and not bool(self.xp.isfinite(x).all()):
+            raise ValueError("the batch contains NaN or infinite values")
+        return x
+
+    def _take_labels(self, labels: Any, n: int, check: bool = True) -> None:
+        """Conditional models store the labels of the next n rows here; this one has none to take."""
+        if labels is not None:
+            raise ValueError(f"{type(self).__name__} is not conditional: labels are only for the ConditionalVAE")
+
+    # --------------------------------------------------------------- decoding
+    def decode(self, z: Array, labels: Any = None) -> Array:
+        """The mean of p(x|z), (N, D): pixel probabilities (Bernoulli) or the Gaussian mean."""
+        z = self.xp.asarray(z, dtype=self.dtype)
+        self._take_labels(labels, z.shape[0])
+        out = self.decoder.forward(z)
+        if self.likelihood == "bernoulli":
+            return sigmoid(out)
+        return out[:, :self.input_dim]
+
+    def nll_given_z(self, x: Array, z: Array, labels: Any = None) -> Array:
+        """−log p(x|z) per row, (N,): row n of x (N, D) scored under the decoder at z[n] (N, J).
+
+        The same likelihood the loss uses; what importance sampling (tinyvae.metrics) needs.
+        """
+        z = self.xp.asarray(z, dtype=self.dtype)
+        self._take_labels(labels, z.shape[0])
+        out = self.decoder.forward(z)                            # (N, D) or (N, 2D)
+        return self._recon_nll(out, self._check_batch(x, check_finite=False))[0]
+
+    def _recon_nll(self, out: Array, x: Array) -> tuple[Array, Array]:
+        """−log p(x|z) per example (N,) and its gradient w.r.t. the decoder output."""
+        if self.likelihood == "bernoulli":
+            return self._bernoulli_nll(out, x)
+        if self.learned_variance:
+            D = self.input_dim
+            nll, dmean, dlogvar = gaussian_nll_learned(out[:, :D], out[:, D:], x)
+            return nll, self.xp.concatenate([dmean, dlogvar], axis=1)
+        return gaussian_nll(out, x, self.sigma)
+
+    def _common_config(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim, "hidden": list(self.hidden), "latent_dim": self.latent_dim,
+                "activation": self.activation, "likelihood": self.likelihood, "sigma": self.sigma}
+
+    def _describe(self) -> str:
+        """The architecture in one phrase, for __repr__."""
+        return (f"{self.input_dim}-{'-'.join(map(str, self.hidden))}-{self.latent_dim}, {self.activation}, "
+                f"{self.likelihood}")
