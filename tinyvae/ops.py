@@ -62,23 +62,23 @@ def gpu_kernels(xp: ModuleType) -> SimpleNamespace:
         # dL/dlv = ½ · dz · std · eps
         reparameterize_backward=xp.ElementwiseKernel(
             "T dz, T std, T eps", "T dlv", "dlv = (T)0.5 * dz * std * eps", "tinyvae_reparameterize_backward"),
-        # sched = [t, α_t, ε̂]: t ← t + 1, then the bias-corrected step size and epsilon
+        # the schedule [t, α_t, ε̂], three (1,) device arrays: t ← t + 1, then the bias-corrected
+        # step size and epsilon (kept on the device, so a captured graph reads the current ones)
         adam_schedule=xp.ElementwiseKernel(
-            "float64 lr, float64 b1, float64 b2, float64 eps, bool correct", "raw float64 sched",
+            "float64 lr, float64 b1, float64 b2, float64 eps, bool correct", "float64 t, float64 lr_t, float64 eps_t",
             """
-            double t = sched[0] + 1.0;
-            sched[0] = t;
-            sched[1] = correct ? lr * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t)) : lr;
-            sched[2] = correct ? eps * sqrt(1.0 - pow(b2, t)) : eps;
+            t = t + 1.0;
+            lr_t = correct ? lr * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t)) : lr;
+            eps_t = correct ? eps * sqrt(1.0 - pow(b2, t)) : eps;
             """,
             "tinyvae_adam_schedule"),
         # m ← m + (1 − β₁)(g − m),  v ← v + (1 − β₂)(g² − v),  θ ← θ − α_t m / (√v + ε̂)
         adam_update=xp.ElementwiseKernel(
-            "T g, raw float64 sched, float64 b1, float64 b2", "T theta, T m, T v",
+            "T g, float64 lr_t, float64 eps_t, float64 b1, float64 b2", "T theta, T m, T v",
             """
             m = m + (T)(1.0 - b1) * (g - m);
             v = v + (T)(1.0 - b2) * (g * g - v);
-            theta = theta - (T)sched[1] * m / (sqrt(v) + (T)sched[2]);
+            theta = theta - (T)lr_t * m / (sqrt(v) + (T)eps_t);
             """,
             "tinyvae_adam_update"),
     )

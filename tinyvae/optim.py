@@ -87,10 +87,9 @@ class Adam:
         """One update of every parameter from ``params.grad``."""
         self.t += 1
         if self._schedule is not None:
-            kernels = gpu_kernels(self.xp)
-            kernels.adam_schedule(self.lr, self.beta1, self.beta2, self.eps, self.bias_correction,
-                                  self._schedule, size=1)
-            kernels.adam_update(self.params.grad, self._schedule, self.beta1, self.beta2,
+            kernels, (t, lr_t, eps_t) = gpu_kernels(self.xp), self._schedule.reshape(3, 1)   # (1,) views
+            kernels.adam_schedule(self.lr, self.beta1, self.beta2, self.eps, self.bias_correction, t, lr_t, eps_t)
+            kernels.adam_update(self.params.grad, lr_t, eps_t, self.beta1, self.beta2,
                                 self.params.data, self.m, self.v)
             return
         if self.bias_correction:
