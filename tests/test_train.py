@@ -191,3 +191,11 @@ def test_cuda_graph_flag_on_the_cpu_falls_back_to_the_same_eager_run(tmp_path, d
     assert plain.fit() == flagged.fit() == "done"
     assert any("--cuda-graph needs the GPU" in line for line in lines) and not flagged.cuda_graph
     assert np.array_equal(plain.model.params.data, flagged.model.params.data)
+
+
+def test_small_models_train_with_one_blas_thread(tmp_path, digits):
+    """A second BLAS thread gains nothing on a digits-sized step and can stall a busy machine."""
+    assert small_trainer(digits, tmp_path).blas_threads() == 1
+    big = Trainer(RunConfig(dataset="digits", hidden=[4000]), digits, get_backend("cpu"), tmp_path / "big",
+                  progress=False, log=lambda line: None)
+    assert big.blas_threads() is None                                  # 6·128·(64·4000·2 + ...) > 1e8

@@ -142,7 +142,17 @@ def run_child(args: argparse.Namespace, config: RunConfig, dataset: Dataset, bac
                     cuda_graph=args.cuda_graph).fit()
         else:
             TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu").train_epoch(1)
-    print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_mib": peak_resident_mib()}))
+
+
+def peak_resident_mib() -> float:
+    """This process's peak resident memory in MiB: VmHWM on Linux, which (unlike ru_maxrss, which a
+    child inherits from the parent it was forked from) counts this program alone."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from tinyvae.backend import Backend, array_module, get_backend
 from tinyvae.base import Array

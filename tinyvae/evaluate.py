@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from tinyvae import __version__, metrics, viz
 from tinyvae.backend import BACKEND_NAMES, BackendError, get_backend

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from tinyvae import __version__
 from tinyvae.annealing import kl_weight
@@ -53,6 +54,7 @@ from tinyvae.models import model_for_run
 from tinyvae.optim import Adam
 
 EVAL_BATCH = 1000
+SMALL_STEP = 1e8       # multiply-adds per training step (forward and backward) below which BLAS gets one thread
 
 
 @dataclass
@@ -157,15 +159,30 @@ class Trainer:
         previous_handler = None
         if threading.current_thread() is threading.main_thread():
             previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        threads = self.blas_threads()
         try:
-            while self.epochs_done < self.config.epochs:
-                outcome = self._train_epoch(self.epochs_done + 1, on_step)
-                if outcome != "done":
-                    return outcome
+            with threadpool_limits(limits=threads, user_api="blas") if threads else contextlib.nullcontext():
+                while self.epochs_done < self.config.epochs:
+                    outcome = self._train_epoch(self.epochs_done + 1, on_step)
+                    if outcome != "done":
+                        return outcome
             return "done"
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
+
+    def blas_threads(self) -> int | None:
+        """1 when a CPU step is small, else None (the BLAS library's own choice).
+
+        For a small model a second BLAS thread gains nothing, and on a busy machine its
+        spinning between calls can make a step tens of times slower; from about 10⁸
+        multiply-adds per step (pytorch/examples' model is 5·10⁸) two threads pay off.
+        """
+        if self.backend.is_gpu:
+            return None
+        weights = sum(int(np.prod(shape)) for name, (_, shape) in self.model.params.layout.items()
+                      if name.endswith(".W"))
+        return 1 if 6 * self.config.batch_size * weights < SMALL_STEP else None
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self.log("\ninterrupt: finishing this step, then saving a checkpoint (press Ctrl-C again to abort)")
