@@ -118,3 +118,24 @@ def test_mlp_structure_and_unknown_activation():
         make_activation("swish")
     with pytest.raises(ValueError, match="at least"):
         mlp([4])
+
+
+def test_the_layer_base_class_states_the_contract():
+    from tinyvae.base import Layer
+
+    class Double(Layer):                                   # a parameter-free layer: forward and backward only
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, dy):
+            return 2 * dy
+
+    bare = Layer()
+    with pytest.raises(NotImplementedError):
+        bare.forward(np.zeros((1, 2)))
+    with pytest.raises(NotImplementedError):
+        bare.backward(np.zeros((1, 2)))
+    assert bare.param_shapes() == {} and repr(bare) == "Layer()"
+    net = Sequential(Double(), Double())
+    assert np.array_equal(net.forward(np.ones((1, 2))), 4 * np.ones((1, 2)))
+    assert check_layer(Double(), np.ones((2, 3)))["x"] < LAYER_TOL
