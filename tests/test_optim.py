@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinyvae import SGD, Adam, Parameters
+from tinyvae import SGD, Adam, Parameters, cpu_kernels
 from tinyvae.layers import Linear
 
 STEPS = 6
@@ -33,12 +33,12 @@ def adam_algorithm_1(theta, grads, lr, beta1, beta2, eps):
     return theta
 
 
-def adam_max_error(optimizer_class, backend, **hyper):
+def adam_max_error(optimizer_class, backend, fused=True, **hyper):
     """max |θ_ours − θ_reference| after STEPS updates with the same gradients."""
     params = make_params(backend)
     start = backend.to_numpy(params.data).copy()
     grads = gradient_sequence(params.size)
-    optimizer = optimizer_class(params, **hyper)
+    optimizer = optimizer_class(params, **hyper, fused=fused)
     for g in grads:
         params.grad[...] = backend.asarray(g)
         optimizer.step()
@@ -46,12 +46,56 @@ def adam_max_error(optimizer_class, backend, **hyper):
     return float(np.max(np.abs(backend.to_numpy(params.data) - expected)))
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "reference"])
 @pytest.mark.parametrize("hyper", [
     dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8),     # the defaults
     dict(lr=0.1, beta1=0.5, beta2=0.9, eps=1e-2),        # eps large enough to matter
 ])
-def test_adam_matches_algorithm_1(backend, hyper):
-    assert adam_max_error(Adam, backend, **hyper) <= 1e-7
+def test_adam_matches_algorithm_1(backend, hyper, fused):
+    assert adam_max_error(Adam, backend, **hyper, fused=fused) <= 1e-7
+
+
+def run_adam(dtype, steps=12, seed=3, **hyper):
+    """θ, m, v after ``steps`` updates of a 652-number model, gradients spanning 1e-6 to 10."""
+    params = Parameters({"fc": Linear(25, 24), "out": Linear(24, 1)}, None, dtype, seed=0)
+    adam = Adam(params, **hyper)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        params.grad[...] = rng.standard_normal(params.size) * 10.0 ** rng.integers(-6, 2, params.size)
+        adam.step()
+    return adam, [params.data, adam.m, adam.v]
+
+
+@pytest.mark.parametrize("bias_correction", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_cpu_adam_gives_the_references_bits(dtype, bias_correction):
+    """The Numba kernel does the reference's arithmetic in the same order and dtype: equal bits."""
+    pytest.importorskip("numba")
+    fused, ours = run_adam(dtype, bias_correction=bias_correction)
+    reference, theirs = run_adam(dtype, bias_correction=bias_correction, fused=False)
+    assert fused.update_kernel == "numba" and reference.update_kernel == "reference"
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.dtype == np.dtype(dtype) and np.array_equal(a, b)
+
+
+def test_adam_update_loop_equals_the_reference_without_numba(monkeypatch):
+    """The kernel's Python source itself (run uncompiled, so this needs no Numba) is the reference's maths."""
+    monkeypatch.setattr(Adam, "__init__", with_kernel(cpu_kernels.adam_update))
+    _, ours = run_adam("float32", steps=3)
+    monkeypatch.undo()
+    _, theirs = run_adam("float32", steps=3, fused=False)
+    for a, b in zip(ours, theirs, strict=True):
+        assert np.array_equal(a, b)
+
+
+def with_kernel(kernel):
+    """An Adam.__init__ that installs ``kernel`` as the fused CPU update."""
+    init = Adam.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._kernel = kernel
+    return __init__
 
 
 def test_adam_defaults_are_the_papers():

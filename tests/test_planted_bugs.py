@@ -7,7 +7,7 @@ import test_optim
 from conftest import away_from_zero
 
 import tinyvae.vae
-from tinyvae import VAE, Adam
+from tinyvae import VAE, Adam, cpu_kernels
 from tinyvae.activations import ReLU, Sigmoid
 from tinyvae.backend import array_module, get_backend
 from tinyvae.gradcheck import check_layer, check_model, numerical_gradient, rel_error
@@ -108,6 +108,17 @@ def test_adam_without_bias_correction_is_caught():
     hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
     assert test_optim.adam_max_error(Adam, get_backend("cpu"), **hyper) <= 1e-7
     assert test_optim.adam_max_error(NoBiasCorrection, get_backend("cpu"), **hyper) > 1e-4
+
+
+def test_fused_adam_with_its_betas_mixed_up_is_caught(monkeypatch):
+    def swapped(theta, g, m, v, lr_t, eps_t, c1, c2):
+        cpu_kernels.adam_update(theta, g, m, v, lr_t, eps_t, c2, c1)   # BUG: 1 − β₂ where 1 − β₁ belongs
+
+    hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    monkeypatch.setattr(Adam, "__init__", test_optim.with_kernel(swapped))
+    assert test_optim.adam_max_error(Adam, get_backend("cpu"), **hyper) > 1e-4
+    monkeypatch.setattr(Adam, "__init__", test_optim.with_kernel(cpu_kernels.adam_update))
+    assert test_optim.adam_max_error(Adam, get_backend("cpu"), **hyper) <= 1e-7
 
 
 @pytest.mark.parametrize("bug", ["bias-gradient-not-summed", "accumulating"])

@@ -9,6 +9,7 @@ The layers, from the bottom up (each module imports only those above it in this 
     reparam      z = mu + exp(½·logvar)·eps and its backward
     likelihood   what every model shares: the batch check, the decoder and −log p(x|z)
     vae          the model: encode, decode, sample, reconstruct, loss_and_grads
+    cpu_kernels  Adam's update as one compiled pass (Numba), the CPU twin of its NumPy reference
     optim        SGD with momentum, Adam
     gradcheck    numerical gradients and rel_error, for tests, notebooks and assignments
     cvae, autoencoder, models, annealing   the conditional VAE, plain/denoising/sparse autoencoders,

@@ -16,6 +16,7 @@ tinyvae is measured.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import platform
 import resource
@@ -109,6 +110,14 @@ def torch_version() -> str | None:
     return torch.__version__
 
 
+def numba_version() -> str | None:
+    """Numba's version, or None: without Numba, Adam runs its NumPy reference on the CPU."""
+    try:
+        return importlib.metadata.version("numba")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def machine_description(backend_name: str) -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -117,7 +126,8 @@ def machine_description(backend_name: str) -> dict[str, Any]:
     except (OSError, StopIteration):
         pass
     info = {"cpu": cpu, "cores": len(__import__("os").sched_getaffinity(0)), "python": platform.python_version(),
-            "numpy": np.__version__, "tinyvae": __version__, "torch": torch_version(), "device": backend_name}
+            "numpy": np.__version__, "numba": numba_version(), "tinyvae": __version__, "torch": torch_version(),
+            "device": backend_name}
     return info
 
 
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(config, dataset, backend, out, progress=False, cuda_graph=args.cuda_graph,
                           log=lambda line: None if line.startswith("epoch") else print(line))
+        print(f"Adam's update: {trainer.optimizer.update_kernel}")
         reference = TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu") if use_torch else None
         ours, theirs = [], []
         for epoch in range(1, config.epochs + 1):
@@ -199,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"   pytorch {theirs[-1]:.3f} s"
             print(line, flush=True)
         results: dict[str, Any] = {"machine": info, "batch_size": config.batch_size, "epochs": config.epochs,
-                                   "cuda_graph": trainer.cuda_graph,
+                                   "cuda_graph": trainer.cuda_graph, "adam_update": trainer.optimizer.update_kernel,
                                    "dataset": dataset.name, "tinyvae_seconds": ours,
                                    "tinyvae_median": statistics.median(ours),
                                    "tinyvae_test_loss": trainer.history[-1]["test_loss"]}

@@ -3,9 +3,10 @@
 For a model this small a GPU step is bound by kernel launches and Python overhead, not by
 arithmetic: the reference code launches one kernel per array operator (the Bernoulli NLL
 alone is about a dozen). Each kernel here does the same maths in ONE launch. The
-references stay where the maths is taught and are what the CPU runs; the VAE and Adam
-pick these twins when their backend is the GPU, and ``tests/test_ops.py`` checks on a GPU
-that every twin equals its reference::
+references stay where the maths is taught and are what the CPU runs (except Adam's update,
+which has a CPU twin as well: tinyvae/cpu_kernels.py); the VAE and Adam pick these twins
+when their backend is the GPU, and ``tests/test_ops.py`` checks on a GPU that every twin
+equals its reference::
 
     fused twin              reference                        launches, reference → fused
     fused_bernoulli_nll     losses.bernoulli_nll             ~13 → 2 (elementwise + row sum)

