@@ -88,6 +88,26 @@ def test_adam_update_loop_equals_the_reference_without_numba(monkeypatch):
         assert np.array_equal(a, b)
 
 
+def test_fused_cpu_adam_compiles_where_its_cache_cannot_be_written(monkeypatch):
+    numba = pytest.importorskip("numba")
+    njit = numba.njit
+
+    def njit_without_a_cache_folder(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'adam_update': no locator available")
+        return njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit_without_a_cache_folder)
+    cpu_kernels.compiled_adam_update.cache_clear()
+    try:
+        fused, ours = run_adam("float32", steps=3)
+    finally:
+        cpu_kernels.compiled_adam_update.cache_clear()
+    _, theirs = run_adam("float32", steps=3, fused=False)
+    assert fused.update_kernel == "numba"
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
 def with_kernel(kernel):
     """An Adam.__init__ that installs ``kernel`` as the fused CPU update."""
     init = Adam.__init__

@@ -58,13 +58,18 @@ def adam_update(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
 def compiled_adam_update() -> Callable[..., None] | None:
     """``adam_update`` compiled by Numba, or None where Numba is not installed.
 
-    Compiled on first call for each dtype (about a second) and cached on disk next to this
-    file (or in Numba's user cache folder), so later processes load it in milliseconds.
+    Compiled on first call for each dtype (a few tenths of a second) and cached on disk next
+    to this file (or in Numba's user cache folder), so later processes load it faster; where
+    neither folder can be written, it is compiled afresh in each process. (A Numba too old
+    for the installed NumPy refuses to import: that too returns None.)
     """
     try:
         import numba
     except ImportError:
         return None
     ### BEGIN SOLUTION
-    return numba.njit(cache=True, error_model="numpy")(adam_update)
+    try:
+        return numba.njit(cache=True, error_model="numpy")(adam_update)
+    except RuntimeError:           # no writable folder for the cache: compile afresh in each process
+        return numba.njit(error_model="numpy")(adam_update)
     ### END SOLUTION
