@@ -9,12 +9,10 @@ from test_train import small_trainer
 
 import tinyvae
 from tinyvae.autoencoder import Autoencoder
-from tinyvae.backend import Backend
 from tinyvae.checkpoint import load_checkpoint
 from tinyvae.cvae import ConditionalVAE
 from tinyvae.data import load_dataset
 from tinyvae.train import main
-from tinyvae.trainer import RunConfig, Trainer
 
 SMALL = ["--dataset", "digits", "--hidden", "16", "--batch-size", "64", "--latent-dim", "3", "--no-progress"]
 FAMILY = {
@@ -92,17 +90,7 @@ def test_autoencoder_run_writes_no_samples(tmp_path):
     assert isinstance(tinyvae.load(out), Autoencoder)
 
 
-def test_cuda_graph_gives_way_to_an_annealing_schedule(digits, tmp_path):
-    """A schedule changes the KL weight every step, which a captured graph would freeze."""
-    fake_gpu = Backend("gpu", np, "pretend GPU (NumPy)")                 # is_gpu, without CUDA
-    lines = []
-    config = RunConfig(dataset="digits", epochs=1, hidden=[16], latent_dim=3, kl_cycles=2)
-    trainer = Trainer(config, digits, fake_gpu, tmp_path, log=lines.append, cuda_graph=True)
-    assert trainer._graph_for_this_run() is None and not trainer.cuda_graph
-    assert "--kl-warmup or --kl-cycles" in lines[0]
-    ae = Trainer(RunConfig(dataset="digits", model="ae"), digits, fake_gpu, tmp_path, log=lines.append,
-                 cuda_graph=True)
-    assert ae._graph_for_this_run() is None and "Autoencoder trains eagerly" in lines[1]
+def test_the_conditional_model_is_built_by_name(digits, tmp_path):
     assert isinstance(small_trainer(digits, tmp_path, model="cvae").model, ConditionalVAE)
 
 

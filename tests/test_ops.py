@@ -1,46 +1,54 @@
-"""The fused GPU kernels against their NumPy references (run only where a GPU is usable),
-and the CPU side of the same contract."""
+"""The fast twins are chosen in one place (tinyvae.fast) and equal their references: the CPU's
+choice here, the CUDA kernels against their references where a GPU is usable. (The kernels'
+source is compiled and their formulas checked without a GPU in tests/test_cuda_kernels.py.)"""
 
 import numpy as np
 import pytest
 from conftest import requires_gpu
 
 from tinyvae import VAE, Adam
+from tinyvae.autoencoder import Autoencoder
 from tinyvae.backend import get_backend
+from tinyvae.cpu_kernels import compiled_adam_update
+from tinyvae.fast import REFERENCE, twins_for
 from tinyvae.gradcheck import rel_error
 from tinyvae.layers import Linear
 from tinyvae.losses import bernoulli_nll, gaussian_kl
 from tinyvae.params import Parameters
 from tinyvae.reparam import Reparameterize
 
-gpu_only = [pytest.mark.gpu, requires_gpu]
 
-
-def test_cpu_models_use_the_reference_code():
+def test_cpu_models_use_the_reference_maths_and_the_numba_adam():
     model = VAE(input_dim=12, hidden=(8,), latent_dim=3)
     assert type(model.reparam) is Reparameterize
     assert model._bernoulli_nll is bernoulli_nll and model._gaussian_kl is gaussian_kl
-    assert Adam(model.params)._schedule is None
+    assert Autoencoder(input_dim=12, hidden=(8,), latent_dim=3)._bernoulli_nll is bernoulli_nll
+    expected = "reference" if compiled_adam_update() is None else "numba"
+    assert Adam(model.params).update_kernel == twins_for(get_backend("cpu")).name == expected
+    assert Adam(model.params, fused=False).update_kernel == "reference"
+
+
+def test_the_reference_set_is_complete():
+    assert REFERENCE.adam_update is None and REFERENCE.reparameterize is Reparameterize
 
 
 @pytest.mark.parametrize("dtype, tol", [("float32", 1e-5), ("float64", 1e-12)])
 @pytest.mark.parametrize("name", ["bernoulli", "kl", "reparam"])
 @pytest.mark.gpu
 @requires_gpu
-def test_fused_kernels_equal_their_references(name, dtype, tol):
-    from tinyvae import ops
-
+def test_cuda_kernels_equal_their_references(name, dtype, tol):
     gpu = get_backend("gpu")
+    twins = twins_for(gpu)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((64, 50)).astype(dtype) * 4        # logits / mu
     b = rng.random((64, 50)).astype(dtype)                      # targets / logvar
     c = rng.standard_normal((64, 50)).astype(dtype)             # eps / dz
     if name == "bernoulli":
-        pairs = zip(bernoulli_nll(a, b), ops.fused_bernoulli_nll(gpu.asarray(a), gpu.asarray(b)), strict=True)
+        pairs = zip(bernoulli_nll(a, b), twins.bernoulli_nll(gpu.asarray(a), gpu.asarray(b)), strict=True)
     elif name == "kl":
-        pairs = zip(gaussian_kl(a, b), ops.fused_gaussian_kl(gpu.asarray(a), gpu.asarray(b)), strict=True)
+        pairs = zip(gaussian_kl(a, b), twins.gaussian_kl(gpu.asarray(a), gpu.asarray(b)), strict=True)
     else:
-        ref, fused = Reparameterize(), ops.FusedReparameterize()
+        ref, fused = Reparameterize(), twins.reparameterize()
         z_ref, z_gpu = ref.forward(a, b, c), fused.forward(gpu.asarray(a), gpu.asarray(b), gpu.asarray(c))
         pairs = [(z_ref, z_gpu), *zip(ref.backward(c), fused.backward(gpu.asarray(c)), strict=True)]
     for expected, got in pairs:
@@ -51,12 +59,13 @@ def test_fused_kernels_equal_their_references(name, dtype, tol):
 @pytest.mark.parametrize("bias_correction", [True, False])
 @pytest.mark.gpu
 @requires_gpu
-def test_fused_adam_equals_the_cpu_update(bias_correction):
+def test_cuda_adam_equals_the_cpu_update(bias_correction):
     gpu = get_backend("gpu")
     cpu_params = Parameters({"fc": Linear(30, 20)}, None, "float32", seed=0)
     gpu_params = Parameters({"fc": Linear(30, 20)}, gpu, "float32", seed=0)
-    cpu_opt = Adam(cpu_params, lr=0.01, bias_correction=bias_correction)
+    cpu_opt = Adam(cpu_params, lr=0.01, bias_correction=bias_correction, fused=False)
     gpu_opt = Adam(gpu_params, lr=0.01, bias_correction=bias_correction)
+    assert gpu_opt.update_kernel == "cuda"
     rng = np.random.default_rng(1)
     for _ in range(5):
         g = rng.standard_normal(cpu_params.size).astype(np.float32)
@@ -64,16 +73,16 @@ def test_fused_adam_equals_the_cpu_update(bias_correction):
         gpu_params.grad[...] = gpu.asarray(g)
         cpu_opt.step()
         gpu_opt.step()
-    assert gpu_opt.t == cpu_opt.t == 5 and float(gpu_opt._schedule[0]) == 5.0
+    assert gpu_opt.t == cpu_opt.t == 5
     assert rel_error(cpu_params.data, gpu_params.data) < 1e-6
     assert rel_error(cpu_opt.v, gpu_opt.v) < 1e-6
 
 
 @pytest.mark.gpu
 @requires_gpu
-def test_gpu_models_use_the_fused_kernels():
-    from tinyvae import ops
+def test_gpu_models_use_the_cuda_kernels():
+    from tinyvae.fast.cuda_kernels import CudaReparameterize
 
     model = VAE(input_dim=12, hidden=(8,), latent_dim=3, backend="gpu")
-    assert isinstance(model.reparam, ops.FusedReparameterize)
-    assert model._bernoulli_nll is ops.fused_bernoulli_nll and model._gaussian_kl is ops.fused_gaussian_kl
+    assert isinstance(model.reparam, CudaReparameterize)
+    assert model._bernoulli_nll.__self__ is model._gaussian_kl.__self__      # one compiled module

@@ -33,10 +33,10 @@ from typing import Any
 from tinyvae.activations import Sigmoid
 from tinyvae.backend import Backend
 from tinyvae.base import Array
+from tinyvae.fast import twins_for
 from tinyvae.layers import Sequential
 from tinyvae.likelihood import LikelihoodModel
-from tinyvae.losses import bernoulli_nll, kl_sparsity, l1_penalty
-from tinyvae.ops import fused_bernoulli_nll
+from tinyvae.losses import kl_sparsity, l1_penalty
 from tinyvae.params import Parameters
 from tinyvae.vae import ELBO
 
@@ -88,7 +88,7 @@ class Autoencoder(LikelihoodModel):
         if sparsity == "kl":
             self.encoder = Sequential(*self.encoder.layers, Sigmoid())   # h ∈ (0, 1): ρ̂ is a rate
         self._no_input_gradient(self.encoder)
-        self._bernoulli_nll = fused_bernoulli_nll if self.backend.is_gpu else bernoulli_nll
+        self._bernoulli_nll = twins_for(self.backend).bernoulli_nll     # the reference, or its twin
         self.params = Parameters({"encoder": self.encoder, "decoder": self.decoder}, self.backend, self.dtype, seed)
 
     @property

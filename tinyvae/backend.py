@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 BACKEND_NAMES = ("cpu", "gpu", "auto")
+GPU_RNG_STATES = 2**14       # cuRAND Philox states of a GPU generator: threads that draw numbers at once
 GPU_EXTRA_HINT = 'install the GPU extra (pip install -e ".[gpu]") on a machine with an NVIDIA GPU'
 
 
@@ -44,8 +45,18 @@ class Backend:
         return self.name == "gpu"
 
     def rng(self, seed: int | list[int] | None) -> Any:
-        """A seeded random generator that draws arrays directly on this device."""
-        return self.xp.random.default_rng(seed)
+        """A seeded random generator that draws arrays directly on this device.
+
+        CPU: NumPy's default (PCG64). GPU: cuRAND's Philox4x32-10 with ``GPU_RNG_STATES``
+        states. (CuPy's default_rng would build an XORWOW generator with 2,048 states per
+        multiprocessor, hundreds of thousands on a large GPU, each set up by curand_init and
+        loaded and stored again by every draw; Philox's set-up is a counter and a key.)
+        A GPU generator's state lives on the device and cannot be saved: see noise_state.
+        """
+        if self.is_gpu:
+            random = self.xp.random
+            return random.Generator(random.Philox4x3210(seed, size=GPU_RNG_STATES))
+        return np.random.default_rng(seed)
 
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Move (or view) ``a`` on this backend's device, optionally casting it."""
@@ -130,6 +141,25 @@ def array_module(x: Any) -> ModuleType:
     if cupy is not None and isinstance(x, cupy.ndarray):
         return cupy
     raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
+
+
+def noise_state(rng: Any) -> dict[str, Any] | None:
+    """The state of a NumPy generator as plain data (for a checkpoint), or None for a generator
+    whose state cannot be saved: CuPy keeps it on the device (its ``bit_generator.state`` is a
+    method returning a device pointer, not a dict)."""
+    state = getattr(rng.bit_generator, "state", None) if isinstance(rng, np.random.Generator) else None
+    return state if isinstance(state, dict) else None
+
+
+def restore_noise_state(rng: Any, state: dict[str, Any] | None) -> bool:
+    """Continue ``rng`` from a saved ``noise_state``; False (``rng`` untouched) where that cannot
+    be done: no state was saved, the state is another kind of generator's, or ``rng`` is CuPy's."""
+    if not isinstance(rng, np.random.Generator) or not isinstance(state, dict):
+        return False
+    if state.get("bit_generator") != type(rng.bit_generator).__name__:
+        return False
+    rng.bit_generator.state = state
+    return True
 
 
 def to_host(x: Any) -> np.ndarray:

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyvae.cpu_kernels import compiled_adam_update
-from tinyvae.ops import gpu_kernels
+from tinyvae.fast import twins_for
 from tinyvae.params import Parameters
 
 
@@ -63,13 +62,12 @@ class Adam:
 
     ``bias_correction=False`` uses α and ε as they are (to see what the correction is for).
 
-    Speed: ``_update``, the reference, is 12 in-place NumPy passes over the flat buffers and
-    allocates nothing; written naively (``m = b1*m + (1-b1)*g`` ...) it allocates a temporary
-    per operator and takes several times longer than all the matrix products of a step.
-    With ``fused=True`` (the default) the same arithmetic runs as one compiled pass: on the
-    CPU a Numba loop (tinyvae/cpu_kernels.py, 5× faster, the same bits; the reference runs
-    where Numba is not installed), on the GPU two CuPy kernels (tinyvae/ops.py) that keep t,
-    α_t and ε̂ on the device. ``fused=False`` always runs ``_update``.
+    ``_update``, the reference, is 12 in-place passes over the flat buffers and allocates
+    nothing (written naively, ``m = b1*m + (1-b1)*g`` ..., it would allocate a temporary per
+    operator). With ``fused=True`` (the default) the same arithmetic runs as one compiled
+    pass where the backend has such a twin (tinyvae.fast: a Numba loop on the CPU, a CUDA
+    kernel on the GPU); ``fused=False`` always runs ``_update``. The bias-corrected α_t and ε̂
+    are computed here on the host and handed to the update as numbers.
     """
 
     def __init__(self, params: Parameters, lr: float = 1e-3, beta1: float = 0.9,
@@ -85,28 +83,13 @@ class Adam:
         self._tmp = self.xp.empty_like(params.data)   # (P,) scratch, so step() allocates nothing
         self.bias_correction = bias_correction
         self.t = 0
-        # fused GPU kernels: [t, α_t, ε̂] on the device, so that a captured step reads the current values
-        gpu = params.backend.is_gpu
-        self._schedule = self.xp.zeros(3, dtype=np.float64) if gpu and fused else None
-        # fused CPU kernel: adam_update compiled by Numba (None without Numba: _update runs)
-        self._kernel = compiled_adam_update() if fused and not gpu else None
-
-    @property
-    def update_kernel(self) -> str:
-        """What runs the update: "numba" or "cupy" (the fused twins) or "reference" (``_update``)."""
-        if self._schedule is not None:
-            return "cupy"
-        return "numba" if self._kernel is not None else "reference"
+        twins = twins_for(params.backend)
+        self._kernel = twins.adam_update if fused else None      # None: _update runs
+        self.update_kernel = twins.name if self._kernel is not None else "reference"
 
     def step(self) -> None:
         """One update of every parameter from ``params.grad``."""
         self.t += 1
-        if self._schedule is not None:
-            kernels, (t, lr_t, eps_t) = gpu_kernels(self.xp), self._schedule.reshape(3, 1)   # (1,) views
-            kernels.adam_schedule(self.lr, self.beta1, self.beta2, self.eps, self.bias_correction, t, lr_t, eps_t)
-            kernels.adam_update(self.params.grad, lr_t, eps_t, self.beta1, self.beta2,
-                                self.params.data, self.m, self.v)
-            return
         if self.bias_correction:
             ### BEGIN SOLUTION
             lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.t) / (1.0 - self.beta1 ** self.t)
@@ -147,8 +130,6 @@ class Adam:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.t = int(state["t"])
         self.bias_correction = bool(state.get("bias_correction", True))
-        if self._schedule is not None:
-            self._schedule[0] = self.t
         self.lr, self.beta1 = float(state["lr"]), float(state["beta1"])
         self.beta2, self.eps = float(state["beta2"]), float(state["eps"])
         for name in ("m", "v"):

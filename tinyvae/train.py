@@ -80,8 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave these classes out of the training set (the test set stays whole): anomaly detection")
     p.add_argument("--out", help="output folder (default runs/DATASET)")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (up to --epochs)")
-    p.add_argument("--cuda-graph", action="store_true",
-                   help="GPU: capture the training step as a CUDA graph and replay it (falls back to eager)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -130,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
     try:
-        trainer = Trainer(config, dataset, backend, out_dir, progress=False if args.no_progress else None,
-                          cuda_graph=args.cuda_graph)
+        trainer = Trainer(config, dataset, backend, out_dir, progress=False if args.no_progress else None)
     except ValueError as err:
         parser.exit(EXIT_USAGE, f"error: {err}\n")
     if checkpoint is not None:

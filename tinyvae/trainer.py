@@ -43,9 +43,8 @@ from tqdm import tqdm
 
 from tinyvae import __version__
 from tinyvae.annealing import kl_weight
-from tinyvae.backend import Backend
+from tinyvae.backend import Backend, noise_state, restore_noise_state
 from tinyvae.checkpoint import CHECKPOINT_NAME, Checkpoint, save_checkpoint
-from tinyvae.cuda_graph import CapturedStep, GraphCaptureError
 from tinyvae.data import Dataset, test_pixels, to_float, train_pixels
 from tinyvae.figures import write_run_figures
 from tinyvae.fileio import write_json, write_jsonl
@@ -54,6 +53,7 @@ from tinyvae.models import model_for_run
 from tinyvae.optim import Adam
 
 EVAL_BATCH = 1000
+SHOW_EVERY = 25        # steps between updates of the progress bar's running loss
 SMALL_STEP = 1e8       # multiply-adds per training step (forward and backward) below which BLAS gets one thread
 
 
@@ -89,8 +89,7 @@ class Trainer:
     """Trains a model on a dataset, writing checkpoints, history and figures to ``out_dir``."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, backend: Backend, out_dir: str | Path,
-                 progress: bool | None = None, log: Callable[[str], None] = print,
-                 cuda_graph: bool = False) -> None:
+                 progress: bool | None = None, log: Callable[[str], None] = print) -> None:
         self.config, self.dataset, self.backend = config, dataset, backend
         self.out_dir, self.progress, self.log = Path(out_dir), progress, log
         self.xp = backend.xp
@@ -119,8 +118,6 @@ class Trainer:
         self._totals = self.xp.zeros(3, dtype=np.float64)     # Σ n·(loss, recon, kl) over the epoch
         self.check_every = 50 if backend.is_gpu else 1
         self._stop_requested = False
-        self.cuda_graph = cuda_graph
-        self._graph: CapturedStep | None = None
 
     def _kept_classes(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
         """(N,) bool: the training images whose class is not in ``exclude_classes``."""
@@ -190,68 +187,58 @@ class Trainer:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _train_epoch(self, epoch: int, on_step: Callable[[int, int], None] | None) -> str:
+        """One pass over the training set, from a resume point if there is one."""
         cfg = self.config
         steps = math.ceil(self.train_x.shape[0] / cfg.batch_size)
         perm, noise, start, seconds = self._begin_epoch(epoch)
-        step_losses = self.xp.zeros(steps, dtype=np.float32)   # for locating a NaN
-        graph = self._graph_for_this_run()
-        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                   leave=False, disable=None if self.progress is None else not self.progress, file=sys.stderr)
-        checked = start
-        tic = time.perf_counter()
-        with graph.stream if graph is not None else contextlib.nullcontext():
-            for step in range(start, steps):
-                idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                if self.annealing:
-                    self.model.kl_weight = kl_weight((epoch - 1) * steps + step, steps, cfg.epochs,
-                                                     cfg.kl_warmup, cfg.kl_cycles)
-                if graph is not None and idx.shape[0] == cfg.batch_size:
-                    graph.replay(idx, noise)
-                    step_losses[step] = graph.loss[0]
-                else:
-                    u, model_noise = self._draw_noise(noise, idx.shape[0])
-                    self.train_step(idx, u, model_noise, step_losses[step:step + 1])
-                bar.update(1)
-                if on_step is not None:
-                    on_step(epoch, step)
-                if step + 1 - checked >= self.check_every or step + 1 == steps or self._stop_requested:
-                    recent = self.backend.to_numpy(step_losses[checked:step + 1])
-                    if not np.all(np.isfinite(recent)):
-                        bad = checked + int(np.argmin(np.isfinite(recent)))
-                        bar.close()
-                        return self._stop_on_nan(epoch, bad, steps, float(recent[bad - checked]))
-                    checked = step + 1
-                    if step % 25 == 0:
-                        done = min(self.train_x.shape[0], (step + 1) * cfg.batch_size)
-                        bar.set_postfix(loss=f"{float(self._totals[0]) / done:.2f}")
-                if self._stop_requested:
-                    bar.close()
-                    return self._interrupt(epoch, step + 1, steps, noise, seconds + time.perf_counter() - tic)
-            self.backend.synchronize()
-        seconds += time.perf_counter() - tic
+        step_losses = self.xp.zeros(steps, dtype=np.float32)   # (steps,) on the device: where a NaN appeared
+        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
+                   disable=None if self.progress is None else not self.progress, file=sys.stderr)
+        checked, tic = start, time.perf_counter()
+        for step in range(start, steps):
+            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            if self.annealing:
+                self.model.kl_weight = kl_weight((epoch - 1) * steps + step, steps, cfg.epochs,
+                                                 cfg.kl_warmup, cfg.kl_cycles)
+            u, model_noise = self._draw_noise(noise, idx.shape[0])
+            self.train_step(idx, u, model_noise, step_losses[step:step + 1])
+            bar.update(1)
+            if on_step is not None:
+                on_step(epoch, step)
+            if step + 1 - checked >= self.check_every or step + 1 == steps or self._stop_requested:
+                outcome = self._check_losses(epoch, step_losses, checked, step + 1, bar)
+                if outcome is not None:
+                    return outcome
+                checked = step + 1
+            if self._stop_requested:
+                bar.close()
+                return self._interrupt(epoch, step + 1, steps, noise, seconds + time.perf_counter() - tic)
+        self.backend.synchronize()
         bar.close()
-        return self._end_epoch(epoch, seconds)
+        return self._end_epoch(epoch, seconds + time.perf_counter() - tic)
 
-    def _graph_for_this_run(self) -> CapturedStep | None:
-        """With ``cuda_graph``, the step captured as a CUDA graph (on first use); else None."""
-        if self.cuda_graph and self._graph is None:
-            if not self.backend.is_gpu:
-                self.log("note: --cuda-graph needs the GPU; training eagerly")
-            elif self.annealing:
-                self.log("note: --cuda-graph would bake the KL weight into the graph; with --kl-warmup or "
-                         "--kl-cycles training runs eagerly")
-            elif not self.model.generative:
-                self.log(f"note: --cuda-graph replays a VAE's step; the {type(self.model).__name__} trains eagerly")
-            else:
-                try:
-                    self._graph = CapturedStep(self)
-                except GraphCaptureError as err:
-                    self.log(f"note: CUDA graph capture is unavailable ({err}); training eagerly")
-            self.cuda_graph = self._graph is not None
-        return self._graph
+    def _check_losses(self, epoch: int, step_losses: Any, begin: int, end: int, bar: Any) -> str | None:
+        """Read the losses of steps begin..end-1 back from the device (the only read-back of
+        the loop): "nan" if one is not finite, else None, after showing the running loss."""
+        recent = self.backend.to_numpy(step_losses[begin:end])
+        if not np.all(np.isfinite(recent)):
+            bad = begin + int(np.argmin(np.isfinite(recent)))
+            bar.close()
+            return self._stop_on_nan(epoch, bad, step_losses.shape[0], float(recent[bad - begin]))
+        if end // SHOW_EVERY > begin // SHOW_EVERY or self.check_every >= SHOW_EVERY:
+            done = min(self.train_x.shape[0], end * self.config.batch_size)
+            bar.set_postfix(loss=f"{float(self._totals[0]) / done:.2f}")
+        return None
 
     def _begin_epoch(self, epoch: int) -> tuple[Any, Any, int, float]:
-        """This epoch's shuffle and noise generator, and where to start (0, or a resume point)."""
+        """This epoch's shuffle and noise generator, and where to start (0, or a resume point).
+
+        The noise of epoch e is drawn from a generator seeded with [seed, e, 1]. A mid-epoch
+        resume continues that generator from the checkpoint where its state could be saved
+        (NumPy's). Where it could not (a checkpoint written on the GPU, or one resumed on the
+        GPU), the rest of the epoch draws from a generator seeded with [seed, e, 1, step], and
+        one line says that this run's noise now differs from an uninterrupted run's.
+        """
         cfg = self.config
         perm = self.backend.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(self.train_x.shape[0]))
         noise = self.backend.rng([cfg.seed, epoch, 1])
@@ -260,10 +247,11 @@ class Trainer:
         if self.partial is not None and self.partial["epoch"] == epoch:
             start, seconds = self.partial["step"], self.partial["seconds"]
             self._totals[...] = self.backend.asarray(self.partial["totals"])
-            if self.partial["noise_state"] is not None:
-                noise.bit_generator.state = self.partial["noise_state"]
-            else:                                              # GPU generators cannot be saved
+            if not restore_noise_state(noise, self.partial.get("noise_state")):
                 noise = self.backend.rng([cfg.seed, epoch, 1, start])
+                self.log(f"note: the checkpoint's noise generator cannot be continued on {self.backend.name}; the "
+                         f"rest of epoch {epoch} draws its noise from (seed, epoch, step) = ({cfg.seed}, {epoch}, "
+                         f"{start}), so this run is not bit-identical to an uninterrupted one")
         self.partial = None
         return perm, noise, start, seconds
 
@@ -278,7 +266,7 @@ class Trainer:
 
         ``eps`` is the model's noise (``model.draw_noise``). Adds n·(loss, recon, KL) to the
         epoch's totals and writes the loss into ``loss_out`` (1,). Nothing here reads back to
-        the host, so the step can be captured as a CUDA graph.
+        the host: on the GPU, the step only queues work (tests/test_train.py checks this).
         """
         model = self.model
         x = to_float(self.train_x[idx], self.train_max, model.dtype)   # (n, D) in [0, 1]
@@ -295,7 +283,7 @@ class Trainer:
         self.backend.synchronize()
         partial = {"epoch": epoch, "step": step, "seconds": seconds,
                    "totals": self.backend.to_numpy(self._totals).tolist(),
-                   "noise_state": None if self.backend.is_gpu else noise.bit_generator.state}
+                   "noise_state": noise_state(noise)}
         self.save(partial)
         self.write_figures()
         self.log(f"interrupted at epoch {epoch}, step {step} of {steps}; saved "

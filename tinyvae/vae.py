@@ -29,11 +29,10 @@ from typing import Any, NamedTuple
 
 from tinyvae.backend import Backend
 from tinyvae.base import Array
+from tinyvae.fast import twins_for
 from tinyvae.likelihood import LIKELIHOODS, LikelihoodModel
-from tinyvae.losses import bernoulli_nll, free_bits_kl, gaussian_kl
-from tinyvae.ops import FusedReparameterize, fused_bernoulli_nll, fused_gaussian_kl
+from tinyvae.losses import free_bits_kl
 from tinyvae.params import Parameters
-from tinyvae.reparam import Reparameterize
 
 __all__ = ["ELBO", "LIKELIHOODS", "LOGVAR_MAX", "LOGVAR_MIN", "VAE"]
 
@@ -108,11 +107,9 @@ class VAE(LikelihoodModel):
         self.beta, self.free_bits, self.kl_weight = float(beta), float(free_bits), 1.0
         self.encoder = self._network([self.input_dim, *self.hidden, 2 * self.latent_dim])
         self._no_input_gradient(self.encoder)
-        self.reparam = Reparameterize()
-        self._bernoulli_nll, self._gaussian_kl = bernoulli_nll, gaussian_kl
-        if self.backend.is_gpu:   # the same maths as fused kernels, one launch each (tinyvae/ops.py)
-            self.reparam = FusedReparameterize()
-            self._bernoulli_nll, self._gaussian_kl = fused_bernoulli_nll, fused_gaussian_kl
+        twins = twins_for(self.backend)        # the reference maths, or a faster twin of it (tinyvae.fast)
+        self.reparam = twins.reparameterize()
+        self._bernoulli_nll, self._gaussian_kl = twins.bernoulli_nll, twins.gaussian_kl
         self.params = Parameters({"encoder": self.encoder, "decoder": self.decoder},
                                  self.backend, self.dtype, seed)
 

@@ -97,9 +97,9 @@ HINTS = {
 # hand students the answers in another form (the fused kernels spell out every derivative and
 # Adam's update).
 WITHHELD = {
-    "ops.py:gpu_kernels":
-        "the fused GPU kernels are withheld from the student release because they spell out the "
-        "solutions; run on the CPU (backend='cpu', --device cpu)",
+    "fast/cuda_kernels.py:cuda_source":
+        "the CUDA kernels are withheld from the student release because they spell out the solutions; "
+        "returning None makes the GPU run your code (the reference maths) instead",
     "cpu_kernels.py:adam_update":
         "the fused CPU Adam is withheld from the student release because it spells out the solution "
         "of Adam._update; Adam runs your _update instead",
@@ -109,7 +109,7 @@ WITHHELD = {
 
 # Withheld regions the release runs without: their stub returns None instead of raising, and
 # the caller falls back to the code the students write (Adam then runs its NumPy _update).
-RETURNS_NONE = {"cpu_kernels.py:compiled_adam_update"}
+RETURNS_NONE = {"cpu_kernels.py:compiled_adam_update", "fast/cuda_kernels.py:cuda_source"}
 
 
 class SpecError(ValueError):
