@@ -24,7 +24,7 @@ from pathlib import Path
 from tinyvae.assignments import spec
 from tinyvae.assignments.markers import MarkerError, Region, find_regions, replace_regions, stub_lines
 
-LEFT_OUT = ("__pycache__", "*.pyc", ".pytest_cache", "test_*_hidden.py", "grade_report.json")
+LEFT_OUT = ("__pycache__", "*.pyc", ".pytest_cache", "checks.py", "grade_report.json")   # checks.py: the grader's
 PYTEST_INI = "[pytest]\ntestpaths = tinyvae/assignments\n"
 
 
