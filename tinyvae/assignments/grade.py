@@ -95,6 +95,8 @@ def grade_assignment(assignment: spec.Assignment, package: Path | None, referenc
             run = run_worker(work, limits, timeout, check_timeout, sandboxed)
             answers = oracle.read_frames(run.output)
             result.notes += run.notes
+            if not answers and not run.timed_out:
+                result.notes.append(f"the worker ended without answering (exit status {run.returncode})")
             why_missing = "no answer: the worker ended before this check"
             if run.timed_out:
                 result.status = "time limit"

@@ -139,12 +139,12 @@ def _dirs(args: list[str], made: set[str], destination: str) -> None:
 
 
 def bwrap_command(bwrap: str, work: Path, as_root: bool, tmp_bytes: int = Limits.tmp) -> list[str]:
-    """The bwrap command line up to (not including) the program to run. ``work`` holds submission/ and inputs/."""
+    """The bwrap command line up to the Python interpreter, after "--". ``work`` holds submission/ and inputs/."""
     executable, prefix = python_runtime()
     namespaces = (["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                    "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if as_root else ["--unshare-all"])
     args = [bwrap, *namespaces, "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-            "--size", str(tmp_bytes), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+            "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     roots = [Path("/usr")]
     for name in ("bin", "lib", "lib64", "sbin"):
         path = Path("/") / name
@@ -174,7 +174,7 @@ def bwrap_command(bwrap: str, work: Path, as_root: bool, tmp_bytes: int = Limits
     for name, value in {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
                         "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}.items():
         args += ["--setenv", name, value]
-    return [*args, str(executable)]
+    return [*args, "--", str(executable)]
 
 
 @cache
@@ -236,9 +236,23 @@ def worker_command(work: Path, limits: Limits, case_timeout: float, sandboxed: b
 def run_worker(work: Path, limits: Limits, timeout: float, case_timeout: float, sandboxed: bool) -> Run:
     """Run the worker; read at most ``limits.output`` bytes of its results; kill everything it started at the end."""
     command, env = worker_command(work, limits, case_timeout, sandboxed)
+    passed: tuple[int, ...] = ()
+    executable = None
+    if sandboxed:        # bwrap reads its options from a pipe: its command line (in the sandbox's /proc) shows no path
+        read_end, write_end = os.pipe()
+        options, program = command[1:command.index("--")], command[command.index("--"):]
+        os.write(write_end, b"".join(arg.encode() + b"\0" for arg in options))
+        os.close(write_end)
+        executable, passed = command[0], (read_end,)
+        command = ["bwrap", "--args", str(read_end), *program]
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        process = subprocess.Popen(command, executable=executable, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, start_new_session=True, pass_fds=passed)
+    finally:
+        for fd in passed:
+            os.close(fd)
     received = bytearray()
     capped = threading.Event()
 
