@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from tinyvae.assignments import sandbox, spec
-from tinyvae.assignments.build import build
 from tinyvae.assignments.grade import UNSANDBOXED, grade
 from tinyvae.assignments.markers import STUDENT_BEGIN, STUDENT_END, scan
 
@@ -32,19 +31,9 @@ SECRETS = ["BEGIN SOLUTION", SOLVED_LINE, "algorithm_1", "CHECKS", str(spec.PACK
 A1_LINEAR_CHECKS = 6
 
 
-@pytest.fixture(scope="module")
-def sandboxed():
-    try:
-        return sandbox.check_sandbox()
-    except sandbox.SandboxError as err:
-        pytest.skip(str(err))
-
-
-@pytest.fixture(scope="module")
-def release(sandboxed, tmp_path_factory):
-    out = tmp_path_factory.mktemp("attacks") / "release"
-    assert build(out).leaks == []
-    return out
+@pytest.fixture
+def release(sandboxed, student_release):
+    return student_release
 
 
 def plant(release, folder, attack, files=None):
