@@ -4,8 +4,11 @@ assignment earns exactly its points, and broken submissions (and a grader step t
 still get a report. The attacks of a student who wants points without solving are in
 test_grader_attacks.py."""
 
+import ast
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -140,6 +143,30 @@ def test_release_is_the_package_with_stubs_and_without_hidden_tests(release):
     with pytest.raises(spec.SpecError, match="holds no solution regions"):
         collect_regions(package)                           # a release cannot be released or graded again
     assert "## What to write" in (package / "assignments" / "a1_layers" / "README.md").read_text(encoding="utf-8")
+
+
+def top_level_imports(path):
+    """The top-level modules a file imports when it is loaded (imports inside functions run only when called)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+def test_the_release_installs_everything_its_package_and_tests_import(release):
+    """README's one install command (pip install -r requirements.txt) brings every third-party module they import."""
+    listed = {re.split(r"[<>=!~; \[]", line)[0].lower()
+              for line in (release / "requirements.txt").read_text().splitlines() if line.strip()}
+    distributions = importlib.metadata.packages_distributions()
+    needed = {name for path in (release / "tinyvae").rglob("*.py") for name in top_level_imports(path)}
+    third_party = needed - set(sys.stdlib_module_names) - {"tinyvae", "__future__"}
+    assert {"numpy", "pytest", "tqdm"} <= third_party
+    for module in third_party:
+        assert {d.lower() for d in distributions.get(module, [module])} & listed, f"{module} is not installed by README"
+    readme = (release / "README.md").read_text()
+    assert "python -m pip install -r requirements.txt" in readme
 
 
 def test_students_can_import_the_release_and_run_their_public_tests(release, tmp_path):

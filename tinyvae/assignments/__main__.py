@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build":
             release = build(args.outdir, args.source, args.force)
             print(f"wrote the student release to {release.outdir}: {len(release.stubs)} stubs in "
-                  f"{len(spec.ASSIGNMENTS)} assignments, hidden tests left out")
+                  f"{len(spec.ASSIGNMENTS)} assignments, the grader's checks left out")
             for leak in release.leaks:
                 print(f"warning: {leak}", file=sys.stderr)
         else:
