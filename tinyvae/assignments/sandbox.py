@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -179,24 +180,33 @@ def bwrap_command(bwrap: str, work: Path, as_root: bool, tmp_bytes: int = Limits
 
 @cache
 def check_sandbox() -> str:
-    """A description of the sandbox ("bubblewrap 0.11.0 at /usr/bin/bwrap"), or SandboxError saying how to fix it."""
+    """A description of the sandbox ("bubblewrap 0.11.0 at /usr/bin/bwrap"), or SandboxError saying how to fix it.
+
+    Starts the sandbox once as the worker will (the same namespaces, binds and interpreter)
+    and imports NumPy in it, so that a sandbox that cannot work is refused before grading,
+    never discovered as zero scores.
+    """
     if not sys.platform.startswith("linux"):
         raise SandboxError(f"the grading sandbox needs Linux (this is {sys.platform}): grade on a Linux machine, "
                            f"or pass --unsandboxed to grade without a sandbox")
     bwrap = bwrap_path()
     if bwrap is None:
         raise SandboxError(f"bubblewrap (bwrap) was not found: {FIX}")
-    as_root = os.geteuid() == 0
-    flags = (["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"] if as_root else ["--unshare-all"])
-    command = [bwrap, *flags, "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--proc", "/proc",
-               "--dev", "/dev", "true"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise SandboxError(f"bubblewrap at {bwrap} could not be started ({type(err).__name__}): {FIX}") from None
+    with tempfile.TemporaryDirectory(prefix="tinyvae-sandbox-check-") as scratch:
+        work = Path(scratch)
+        for folder in ("submission", "inputs"):
+            (work / folder).mkdir()
+        for folder in (work, work / "submission", work / "inputs"):
+            folder.chmod(0o755)
+        probe = "import sys; sys.path.insert(0, '/site'); import numpy; numpy.zeros(1)"
+        command = [*bwrap_command(bwrap, work, os.geteuid() == 0), "-I", "-S", "-c", probe]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise SandboxError(f"bubblewrap at {bwrap} could not be started ({type(err).__name__}): {FIX}") from None
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
-        raise SandboxError(f"bubblewrap cannot create its namespaces here ({why}): {FIX}")
+        raise SandboxError(f"the sandbox does not start here ({why}): {FIX}")
     version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip() or "bubblewrap"
     return f"{version} at {bwrap}"
 
