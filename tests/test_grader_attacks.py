@@ -271,15 +271,22 @@ if os.fork() == 0:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         os.execv("/bin/sh", ["sh", "-c", "sleep 31.4159; echo forged > REPORT"])
     os._exit(0)
-time.sleep(0.2)
-raise LookupError
+time.sleep(0.3)
+for pid in os.listdir("/proc"):                  # the daemon runs: say so with LookupError
+    try:
+        if b"31.4159" in open(f"/proc/{pid}/cmdline", "rb").read():
+            raise LookupError
+    except OSError:
+        pass
+raise KeyError
 """
 
 
 def test_a_daemon_does_not_outlive_grading(release, tmp_path):
     report_path = tmp_path / "report.json"
     attack = DAEMON.replace("REPORT", str(report_path))
-    graded(plant(release, tmp_path, attack), tmp_path)            # graded() also finds no sleeping survivor
+    result = graded(plant(release, tmp_path, attack), tmp_path)   # graded() also finds no sleeping survivor
+    assert linear_messages(result) == {"crashed: LookupError"}      # the daemon was running during grading
     text = report_path.read_text()
     time.sleep(1.0)
     assert report_path.read_text() == text and "forged" not in text
