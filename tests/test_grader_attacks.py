@@ -353,6 +353,8 @@ def test_the_sandbox_shows_only_the_submission_python_and_numpy(sandboxed, tmp_p
     work = tmp_path / "work"
     (work / "submission" / "tinyvae").mkdir(parents=True)
     (work / "inputs").mkdir()
+    _, prefix = sandbox.python_runtime()
+    assert sandbox.hidden_site_folders(prefix)                 # the runtime's own site-packages, at least
     script = f"""
 import os, socket, sys
 sys.path.insert(0, "/site")
@@ -361,7 +363,8 @@ seen = {{"numpy": numpy.__file__, "root": sorted(os.listdir("/")),
         "procs": [p for p in os.listdir("/proc") if p.isdigit()],
         "package": os.path.exists({str(spec.PACKAGE)!r}), "repo": os.path.exists({str(ROOT)!r}),
         "work": os.path.exists({str(work)!r}), "site": sorted(os.listdir("/site")),
-        "submission": sorted(os.listdir("/submission"))}}
+        "submission": sorted(os.listdir("/submission")),
+        "site-packages": [os.listdir(p) for p in {[str(p) for p in sandbox.hidden_site_folders(prefix)]!r}]}}
 try:
     import tinyvae
     seen["tinyvae"] = tinyvae.__file__
@@ -389,6 +392,7 @@ print(repr(seen))
                                  "submission", "inputs", "root", "opt", "home"}
     assert len(seen["procs"]) <= 3 and set(seen["site"]) <= {"numpy", "numpy.libs"}
     assert seen["submission"] == ["tinyvae"] and not [k for k, v in seen.items() if v == "written"]
+    assert seen["site-packages"] and not any(seen["site-packages"])      # every site-packages folder shown is empty
 
 
 def test_no_sandbox_means_a_one_sentence_refusal_unless_unsandboxed(release, tmp_path, monkeypatch):
