@@ -268,6 +268,23 @@ def test_builder_command_reports_bad_markers_in_one_line(tmp_path):
     assert result.stderr == "error: bad.py:2: unbalanced markers: the END at line 2 has no BEGIN before it\n"
 
 
+@pytest.mark.parametrize("args, message", [
+    (["grade", "{tmp}/missing"], "error: {tmp}/missing is not a folder"),
+    (["grade", "{tmp}", "--timeout", "-1"], "error: --timeout and --check-timeout must be positive numbers of seconds"),
+    (["grade", "{tmp}", "--check-timeout", "nan"], "error: --timeout and --check-timeout must be positive numbers"),
+    (["grade", "{tmp}", "--jobs", "0"], "error: --jobs must be at least 1, got 0"),
+    (["grade", "{tmp}", "--only", "A9"], "error: unknown assignment 'A9': choose one of A1, A2, A3, A4"),
+    (["grade", "{tmp}", "--report", "{tmp}/no/such/r.json"], "error: --report {tmp}/no/such/r.json: the folder"),
+    (["build", "{tmp}/file.txt"], "error: {tmp}/file.txt is a file, not a folder"),
+    (["grade", "{tmp}", "--test"], "unrecognized arguments: --test"),
+])
+def test_assignment_commands_refuse_bad_input_in_one_line(tmp_path, args, message):
+    (tmp_path / "file.txt").write_text("x")
+    result = python("-m", "tinyvae.assignments", *[a.format(tmp=tmp_path) for a in args])
+    assert result.returncode == 2 and message.format(tmp=tmp_path) in result.stderr and result.stdout == ""
+    assert "Traceback" not in result.stderr and (tmp_path / "file.txt").read_text() == "x"
+
+
 def test_builder_refuses_a_region_that_belongs_to_no_assignment(tmp_path):
     package = tmp_path / "src"
     package.mkdir()

@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             report_path = args.report or args.submission / REPORT_NAME
             if not (args.timeout > 0 and args.check_timeout > 0):
                 raise ValueError("--timeout and --check-timeout must be positive numbers of seconds")
+            if args.jobs is not None and args.jobs < 1:
+                raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+            if not report_path.resolve().parent.is_dir():
+                raise FileNotFoundError(f"--report {report_path}: the folder {report_path.resolve().parent} "
+                                        f"does not exist")
             report = grade(args.submission, only, args.timeout, args.check_timeout, args.jobs, report_path,
                            sandboxed=not args.unsandboxed)
             print(report.table(failures=args.verbose))
@@ -73,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MarkerError, spec.SpecError, FileExistsError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except SandboxError as err:
+    except (SandboxError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -75,6 +75,8 @@ def build(outdir: Path | str, source: Path | str | None = None, force: bool = Fa
     regions = collect_regions(source)
     if outdir == source or source in outdir.parents or outdir in source.parents:
         raise ValueError(f"the release folder {outdir} must not contain or lie inside the source {source}")
+    if outdir.exists() and not outdir.is_dir():
+        raise FileExistsError(f"{outdir} is a file, not a folder: choose a new folder for the release")
     if outdir.exists() and any(outdir.iterdir()):
         if not force:
             raise FileExistsError(f"{outdir} is not empty: choose a new folder or pass --force to replace it")
