@@ -196,8 +196,7 @@ def check_sandbox() -> str:
         work = Path(scratch)
         for folder in ("submission", "inputs"):
             (work / folder).mkdir()
-        for folder in (work, work / "submission", work / "inputs"):
-            folder.chmod(0o755)
+        readable_by_all(work)
         probe = "import sys; sys.path.insert(0, '/site'); import numpy; numpy.zeros(1)"
         command = [*bwrap_command(bwrap, work, os.geteuid() == 0), "-I", "-S", "-c", probe]
         try:
@@ -211,6 +210,16 @@ def check_sandbox() -> str:
     return f"{version} at {bwrap}"
 
 
+def readable_by_all(work: Path) -> None:
+    """Folders 0755 and files 0644 under ``work``, whatever the umask: the worker may run as nobody."""
+    work.chmod(0o755)
+    for folder, dirs, files in os.walk(work):
+        for names, mode in ((dirs, 0o755), (files, 0o644)):
+            for path in (os.path.join(folder, name) for name in names):
+                if not os.path.islink(path):             # the copy holds none; never change a link's target
+                    os.chmod(path, mode)
+
+
 def worker_command(work: Path, limits: Limits, case_timeout: float, sandboxed: bool) -> tuple[list[str], dict]:
     """The command line and environment that run the worker on ``work`` (it holds submission/ and inputs/)."""
     as_root = os.geteuid() == 0
@@ -218,8 +227,7 @@ def worker_command(work: Path, limits: Limits, case_timeout: float, sandboxed: b
         bwrap = bwrap_path()
         if bwrap is None:
             raise SandboxError(f"bubblewrap (bwrap) was not found: {FIX}")
-        for folder in (work, work / "submission", work / "inputs"):
-            folder.chmod(0o755)                # readable by the worker once it is nobody (the scratch root stays 0700)
+        readable_by_all(work)                  # by the worker once it is nobody (the scratch root stays 0700)
         command = bwrap_command(bwrap, work, as_root, limits.tmp)
         paths = {"site": "/site", "submission": "/submission", "inputs": "/inputs"}
         worker, tmp = "/grader/worker.py", "/tmp"
