@@ -263,6 +263,34 @@ def test_printed_or_written_results_count_for_nothing(release, tmp_path):
     assert linear_messages(result) - {result.tests[0].message} == {"crashed: LookupError"}
 
 
+BOMB = """
+import io, numpy as np
+if not MEMO.get("sent"):
+    MEMO["sent"] = True
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, y=np.zeros(100 << 17))          # 100 MiB unpacked, a few hundred KiB packed
+    frame = b"TINYVAE-CASE c0-1 npz %d\\n" % len(buffer.getvalue()) + buffer.getvalue()
+    for fd in range(3, 64):
+        try:
+            os.write(fd, frame)
+        except OSError:
+            pass
+
+
+class LEAK_the_hidden_checks_say_hello(Exception):
+    pass
+
+
+raise LEAK_the_hidden_checks_say_hello("LEAK")
+"""
+
+
+def test_a_zip_bomb_and_an_exception_named_like_a_secret(release, tmp_path):
+    result = graded(plant(release, tmp_path, BOMB), tmp_path)
+    assert result.tests[0].message == "refused: the answer is larger than the grader accepts"
+    assert linear_messages(result) - {result.tests[0].message} == {"crashed: an exception of the submission's own"}
+
+
 DAEMON = """
 if os.fork() == 0:
     os.setsid()
