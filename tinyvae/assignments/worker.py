@@ -49,7 +49,7 @@ def on_alarm(signum: int, frame: Any) -> None:
 
 
 def confine(limits: dict[str, int], uid: int | None) -> None:
-    """Steps 1: lower the limits (soft and hard), then drop root's identity when asked."""
+    """Step 1: lower the limits (soft and hard), then drop root's identity when asked."""
     for name, value in limits.items():
         resource.setrlimit(LIMITS[name], (value, value))
     if uid is not None:
