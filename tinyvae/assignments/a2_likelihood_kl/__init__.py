@@ -1,1 +1,1 @@
-"""Assignment a2_likelihood_kl: its README, public tests (shipped to students) and hidden tests (kept for grading)."""
+"""Assignment a2_likelihood_kl: README, public tests (shipped), the grader's checks.py (kept by the instructor)."""

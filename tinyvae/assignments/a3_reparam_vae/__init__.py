@@ -1,1 +1,1 @@
-"""Assignment a3_reparam_vae: its README, public tests (shipped to students) and hidden tests (kept for grading)."""
+"""Assignment a3_reparam_vae: README, public tests (shipped), the grader's checks.py (kept by the instructor)."""

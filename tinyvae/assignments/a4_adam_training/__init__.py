@@ -1,1 +1,1 @@
-"""Assignment a4_adam_training: its README, public tests (shipped to students) and hidden tests (kept for grading)."""
+"""Assignment a4_adam_training: README, public tests (shipped), the grader's checks.py (kept by the instructor)."""
