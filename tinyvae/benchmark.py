@@ -25,13 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tinyvae import __version__
 from tinyvae.backend import BackendError, get_backend
-from tinyvae.data import DataError, Dataset, load_dataset
+from tinyvae.cli import EXIT_FAILED, EXIT_USAGE, parser, positive_int, unwritable
+from tinyvae.data import DATASETS, DataError, Dataset, load_dataset
 from tinyvae.trainer import RunConfig, Trainer
 
 
@@ -166,24 +168,30 @@ def peak_resident_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinyvae.benchmark", description=__doc__.split("\n\n")[0])
+    p = parser("python -m tinyvae.benchmark", __doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
     p.add_argument("--data-dir")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--no-torch", action="store_true", help="measure tinyvae only")
     p.add_argument("--cuda-graph", action="store_true", help="tinyvae replays its step as a CUDA graph (GPU)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--child", choices=["tinyvae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    problem = unwritable(Path(args.json).parent) if args.json else None
+    if problem is not None or (args.json and Path(args.json).is_dir()):
+        p.exit(EXIT_USAGE, f"error: --json: {problem or f'{args.json} is a folder'}; choose a file you can write\n")
     try:
         backend = get_backend(args.device)
+    except BackendError as err:
+        p.exit(EXIT_USAGE, f"error: {err}\n")
+    try:
         dataset = load_dataset(args.dataset, args.data_dir, progress=False)
-    except (BackendError, DataError) as err:
+    except DataError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     config = RunConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size)
     if args.child:
         run_child(args, config, dataset, backend)
