@@ -88,7 +88,7 @@ def test_autoencoder_contract(rng):
     (dict(noise="salt"), "unknown noise 'salt'"),
     (dict(sparsity="l2"), "unknown sparsity 'l2'"),
     (dict(noise="masking", noise_level=1.0), "noise_level must be"),
-    (dict(sparsity="kl", sparsity_target=0.0), "0 < sparsity_target < 1"),
+    (dict(sparsity="kl", sparsity_target=0.0), "sparsity_target must be a finite number > 0 and < 1"),
 ])
 def test_bad_autoencoder_configuration_is_refused_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):

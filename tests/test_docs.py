@@ -9,7 +9,12 @@ headings, slugged the way GitHub does it (lower case, punctuation dropped, space
 
 import importlib
 import json
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -148,3 +153,28 @@ def test_the_link_checker_can_fail(tmp_path):
 def test_the_name_checker_can_fail():
     assert resolves("tinyvae.losses.gaussian_kl") and resolves("tinyvae.VAE") and resolves("tinyvae.vae.LOGVAR_MIN")
     assert not resolves("tinyvae.losses.gaussian_kll") and not resolves("tinyvae.no_such_module.f")
+
+
+README_COMMAND = re.compile(r"^(python -m tinyvae\.train [^\n]*--out runs/digits)$", re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_readme_order_on_a_fresh_copy_the_first_training_run_then_the_tests(tmp_path):
+    """README's first command writes runs/digits in the clone; the tests run next must not notice it
+    (they once did: a test ran `train` in the repository and met "runs/digits already holds a run").
+    The training command is README's with 2 epochs instead of 200; the tests are test_train.py's."""
+    from conftest import DERIVED, repository_files
+
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(*DERIVED, "runs"))
+    command = README_COMMAND.search((ROOT / "README.md").read_text(encoding="utf-8")).group(1)
+    env = dict(os.environ, PYTHONPATH=str(clone))
+    args = shlex.split(command.replace("--epochs 200", "--epochs 2"))
+    first = subprocess.run([sys.executable, *args[1:], "--no-progress"], cwd=clone, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0 and (clone / "runs" / "digits" / "checkpoint.npz").exists(), first.stderr
+    files = repository_files(clone)
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "tests/test_train.py"], cwd=clone, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert repository_files(clone) == files                     # and the tests wrote nothing in the clone

@@ -1,6 +1,7 @@
 """python -m tinyvae.evaluate end to end on small digits runs: the report, the files, and one-sentence errors."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -144,5 +145,5 @@ def test_bad_flags_are_argparse_errors(run, argv, capsys):
 
 def test_the_module_runs_and_errors_without_a_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinyvae.evaluate", str(tmp_path / "missing.npz")],
-                            capture_output=True, text=True, cwd=ROOT)
+                            capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

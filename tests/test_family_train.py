@@ -74,7 +74,7 @@ def test_exclude_classes_and_labels(tmp_path, capsys):
     (["--kl-warmup", "2", "--kl-cycles", "3"], "choose one"),
     (["--exclude-classes", "12"], "exclude_classes must name some"),
     (["--exclude-classes", *map(str, range(10))], "exclude_classes must name some"),
-    (["--free-bits", "-1"], "must be a number ≥ 0"),
+    (["--free-bits", "-1"], "argument --free-bits: must be a finite number ≥ 0"),
 ])
 def test_family_flags_refuse_nonsense(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as info:

@@ -14,6 +14,7 @@ def test_ruff_is_clean():
     if shutil.which("ruff") is None and subprocess.run([sys.executable, "-m", "ruff", "--version"],
                                                         capture_output=True).returncode != 0:
         pytest.fail('ruff is not installed: pip install -e ".[dev]"')
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--config", "tests/ruff.toml", "tinyvae", "tests"],
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config", "tests/ruff.toml",
+                             "tinyvae", "tests"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

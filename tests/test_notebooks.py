@@ -89,7 +89,7 @@ def test_notebook_code_is_ruff_clean():
     if shutil.which("ruff") is None and subprocess.run([sys.executable, "-m", "ruff", "--version"],
                                                         capture_output=True).returncode != 0:
         pytest.fail(f"ruff is not installed; {DEV_HINT}")
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--config", "tests/ruff.toml",
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config", "tests/ruff.toml",
                              *[str(p.relative_to(ROOT)) for p in NOTEBOOKS]],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

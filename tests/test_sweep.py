@@ -17,12 +17,14 @@ def test_sweep_trains_one_run_per_beta(tmp_path, capsys):
     assert (out / "rate_distortion.png").stat().st_size > 0
     assert (out / "beta-4" / "checkpoint.npz").exists() and (out / "beta-0.5" / "samples.png").exists()
     assert "β = 4" in capsys.readouterr().out
-    assert main(["--betas", "4", "--dataset", "digits", "--epochs", "1", "--no-progress", "--out", str(out)]) == 1
-    assert "already holds a run" in capsys.readouterr().err                    # runs are never overwritten
+    with pytest.raises(SystemExit) as info:                                    # runs are never overwritten
+        main(["--betas", "4", "--dataset", "digits", "--epochs", "1", "--no-progress", "--out", str(out)])
+    assert info.value.code == 2 and "already holds a run" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [(["--betas", "1", "--beta", "2"], "sets β itself"),
-                                           (["--betas", "0"], "every β must be positive"),
+                                           (["--betas", "0"], "argument --betas: must be a finite number > 0"),
+                                           (["--betas", "1", "1"], "names a β twice"),
                                            (["--betas", "1", "--model", "ae"], "needs a model with a KL term")])
 def test_sweep_refuses_what_it_cannot_do(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as info:

@@ -143,7 +143,7 @@ def test_bad_checkpoints_give_one_sentence(tmp_path, digits):
         tinyvae.load(tmp_path / "truncated.npz")
     assert "\n" not in str(info.value)
     (tmp_path / "garbage.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="not a tinyvae checkpoint"):
         tinyvae.load(tmp_path / "garbage.npz")
 
 
@@ -157,18 +157,18 @@ def test_bad_flags_are_argparse_errors(argv, capsys):
 
 
 @pytest.mark.skipif(gpu_available(), reason="this machine has a GPU")
-def test_device_gpu_without_gpu_is_one_sentence_and_status_2():
+def test_device_gpu_without_gpu_is_one_sentence_and_status_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinyvae.train", "--device", "gpu", *SMALL],
-                            capture_output=True, text=True, cwd=ROOT)
+                            capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "[gpu]" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "tinyvae.train", *SMALL, "--epochs", "1000", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
     deadline = time.time() + 60
     for line in proc.stdout:                                     # wait until an epoch has finished
         if line.startswith("epoch") or time.time() > deadline:
@@ -195,3 +195,23 @@ def test_small_models_train_with_one_blas_thread(tmp_path, digits):
     big = Trainer(RunConfig(dataset="digits", hidden=[4000]), digits, get_backend("cpu"), tmp_path / "big",
                   progress=False, log=lambda line: None)
     assert big.blas_threads() is None                                  # 6·128·(64·4000·2 + ...) > 1e8
+
+
+def test_resume_into_another_folder_copies_the_run_and_never_touches_the_original(tmp_path, capsys):
+    """--resume DIR --out OTHER: OTHER gets the whole run, continued; DIR keeps every byte and timestamp."""
+    original, other, straight = tmp_path / "original", tmp_path / "other", tmp_path / "straight"
+    assert main([*SMALL, "--epochs", "1", "--latent-dim", "2", "--out", str(original)]) == 0
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in original.iterdir()}
+    assert main(["--resume", str(original), "--epochs", "2", "--out", str(other), "--no-progress"]) == 0
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in original.iterdir()} == before
+    assert load_checkpoint(original).state["epochs_done"] == 1
+    resumed = load_checkpoint(other)
+    assert resumed.state["epochs_done"] == 2 and [row["epoch"] for row in resumed.state["history"]] == [1, 2]
+    assert [json.loads(line)["epoch"] for line in (other / "history.jsonl").read_text().splitlines()] == [1, 2]
+    assert main([*SMALL, "--epochs", "2", "--latent-dim", "2", "--out", str(straight)]) == 0
+    assert np.array_equal(resumed.params, load_checkpoint(straight).params)      # the same run, bit for bit
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:                                       # never over another run
+        main(["--resume", str(original), "--epochs", "3", "--out", str(straight), "--no-progress"])
+    assert info.value.code == 2 and "already holds a run" in capsys.readouterr().err
+    assert load_checkpoint(straight).state["epochs_done"] == 2

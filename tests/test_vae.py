@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from tinyvae import VAE, Adam
+from tinyvae.autoencoder import Autoencoder
+from tinyvae.cvae import ConditionalVAE
 from tinyvae.gradcheck import check_model
 from tinyvae.vae import LOGVAR_MAX
 
@@ -102,12 +104,51 @@ def test_bad_batches_are_refused_clearly(bad, message):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(activation="gelu"), "unknown activation 'gelu'"),
     (dict(likelihood="poisson"), "unknown likelihood 'poisson'"),
-    (dict(latent_dim=0), "sizes must be positive"),
-    (dict(likelihood="gaussian", sigma=-1.0), "sigma must be positive"),
+    (dict(latent_dim=0), r"latent_dim must be a whole number ≥ 1, got 0"),
+    (dict(likelihood="gaussian", sigma=-1.0), r"sigma \(or None: learned\) must be a finite number > 0"),
+    (dict(likelihood="gaussian", sigma=float("inf")), r"sigma \(or None: learned\) must be a finite number > 0"),
+    (dict(beta=float("nan")), r"beta must be a finite number ≥ 0, got nan"),
+    (dict(beta=-1), r"beta must be a finite number ≥ 0, got -1"),
+    (dict(beta=float("inf")), r"beta must be a finite number ≥ 0, got inf"),
+    (dict(free_bits=float("inf")), r"free_bits \(nats per dimension\) must be a finite number ≥ 0"),
+    (dict(dtype="float16"), r"dtype must be one of float32, float64, got float16"),
+    (dict(dtype="nonsense"), r"dtype must be one of float32, float64"),
+    (dict(seed=-1), r"seed must be a whole number ≥ 0, got -1"),
+    (dict(hidden=(2.5,)), r"each hidden size must be a whole number ≥ 1, got 2.5"),
+    (dict(input_dim="12"), r"input_dim must be a whole number ≥ 1, got '12'"),
 ])
 def test_bad_configuration_is_refused_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message) as info:
+        VAE(**{"input_dim": 12, "hidden": (8,), "latent_dim": 3, **kwargs})
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("cls, kwargs, message", [
+    (Autoencoder, dict(noise="masking", noise_level=1.5), r"noise_level must be a finite number > 0 and < 1, got 1.5"),
+    (Autoencoder, dict(noise="gaussian", noise_level=float("nan")), r"noise_level must be a finite number > 0"),
+    (Autoencoder, dict(sparsity_weight=float("inf")), r"sparsity_weight must be a finite number ≥ 0"),
+    (Autoencoder, dict(sparsity_target=1.0), r"sparsity_target must be a finite number > 0 and < 1"),
+    (Autoencoder, dict(dtype="float16"), r"dtype must be one of float32, float64"),
+    (ConditionalVAE, dict(n_classes=1), r"n_classes must be a whole number ≥ 2, got 1"),
+    (ConditionalVAE, dict(beta=float("nan")), r"beta must be a finite number ≥ 0"),
+])
+def test_every_model_refuses_bad_arguments_by_name(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        VAE(input_dim=12, hidden=(8,), **{"latent_dim": 3, **kwargs})
+        cls(input_dim=12, hidden=(8,), latent_dim=3, **kwargs)
+
+
+def test_a_bernoulli_model_refuses_pixels_outside_0_1_and_says_to_scale():
+    """uint8 images 0..255 would train on garbage: BCE with targets far above 1 has no meaning."""
+    model = VAE(input_dim=12, hidden=(8,), latent_dim=3)
+    images = np.random.default_rng(0).integers(0, 256, (5, 12), dtype=np.uint8)
+    for call in (model.loss_and_grads, model.loss, model.encode, model.reconstruct):
+        with pytest.raises(ValueError, match=r"values in \[0, 1\], got values from \d+ to \d+: scale the images"):
+            call(images)
+    model.loss_and_grads(images / 255.0)                                       # scaled, it trains
+    with pytest.raises(ValueError, match="got values from -0.5"):
+        model.loss(np.full((2, 12), -0.5))
+    gaussian = VAE(input_dim=12, hidden=(8,), latent_dim=3, likelihood="gaussian")
+    gaussian.loss(images)                                                       # a Gaussian takes any real value
 
 
 def bars(n, seed=0):

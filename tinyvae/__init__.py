@@ -14,7 +14,9 @@ The layers, from the bottom up (each module imports only those above it in this 
     gradcheck    numerical gradients and rel_error, for tests, notebooks and assignments
     cvae, autoencoder, models, annealing   the conditional VAE, plain/denoising/sparse autoencoders,
                  the model registry, KL schedules
-    ops, cuda_graph        fused GPU kernels; a training step replayed as a CUDA graph
+    fast         the fast twins, chosen in one place per backend: fast.cuda_kernels (CUDA
+                 kernels, compiled by CuPy on the GPU and by NVRTC and the host compiler in the tests)
+    doctor       `python -m tinyvae.doctor`: is this machine ready to train?
     idx, download, data    IDX files, checked downloads, MNIST / Fashion-MNIST / digits
     checkpoint, fileio     atomic files, checkpoints, tinyvae.load(path)
     metrics, classifier    L_k, active units, Fréchet distance; the softmax classifier

@@ -33,7 +33,7 @@ import numpy as np
 from tinyvae import __version__, viz
 from tinyvae.backend import BACKEND_NAMES, BackendError
 from tinyvae.checkpoint import CheckpointError
-from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, class_index
+from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, class_index, parser, seed_value, unwritable
 from tinyvae.data import DataError, to_float
 from tinyvae.fileio import write_json
 from tinyvae.runs import open_run
@@ -110,16 +110,17 @@ def detect(model: Any, images: np.ndarray, labels: np.ndarray, max_value: int, a
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tinyvae.anomaly", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = parser("python -m tinyvae.anomaly", __doc__.split("\n\n")[0])
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder or its checkpoint.npz")
     p.add_argument("--anomaly-classes", type=class_index, nargs="+", required=True, metavar="K",
                    help="the test classes that count as anomalies (train without them: --exclude-classes)")
-    p.add_argument("--score", choices=SCORES, default="elbo", help="negative ELBO (VAE) or reconstruction NLL")
-    p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to compute")
+    p.add_argument("--score", choices=SCORES, default="elbo",
+                   help="negative ELBO (VAE) or reconstruction NLL (default elbo)")
+    p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to compute (default cpu)")
     p.add_argument("--data-dir", help="folder holding the dataset files (else $TINYVAE_DATA, the cache, a download)")
-    p.add_argument("--out", help="folder for anomaly.json and anomaly_scores.png (default: the checkpoint's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise of the 'elbo' score")
+    p.add_argument("--out", help="folder for anomaly.json and anomaly_scores.png (default: the checkpoint's; "
+                                "if that is read-only, the results are printed only)")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the noise of the 'elbo' score, ≥ 0 (default 0)")
     return p
 
 
@@ -138,16 +139,28 @@ def main(argv: list[str] | None = None) -> int:
     if seen:
         print(f"note: the model was trained on class(es) {', '.join(map(str, seen))}: they are not new to it")
     out = Path(args.out) if args.out else checkpoint.path.parent
+    problem = unwritable(out)
+    if problem is not None and args.out:
+        print(f"error: --out: {problem}; choose a folder you can write.", file=sys.stderr)
+        return EXIT_USAGE
     scores, is_anomaly = result.pop("scores"), result.pop("is_anomaly")
     names = ", ".join(dataset.class_names[k] for k in result["anomaly_classes"])
-    viz.plot_score_histogram(scores[~is_anomaly], scores[is_anomaly], out / "anomaly_scores.png",
-                             f"{args.score} score (nats)", f"{dataset.name}: anomalies = class {names}, "
-                                                            f"ROC-AUC {result['auc']:.3f}")
-    write_json(out / "anomaly.json", {**result, "checkpoint": str(checkpoint.path), "dataset": dataset.name,
-                                      "model": model.config(), "tinyvae": __version__})
     print(f"{dataset.name} test set: {result['anomalies']} anomalies (class {names}) among "
           f"{result['anomalies'] + result['normal']} images; score {args.score}: mean "
           f"{result['mean_score_normal']:.2f} normal, {result['mean_score_anomalous']:.2f} anomalous")
+    if problem is not None:
+        print(f"ROC-AUC {result['auc']:.4f}; note: {problem}, so anomaly.json and anomaly_scores.png were not "
+              f"saved (pass --out DIR to save them)")
+        return EXIT_OK
+    try:
+        viz.plot_score_histogram(scores[~is_anomaly], scores[is_anomaly], out / "anomaly_scores.png",
+                                 f"{args.score} score (nats)", f"{dataset.name}: anomalies = class {names}, "
+                                                                f"ROC-AUC {result['auc']:.3f}")
+        write_json(out / "anomaly.json", {**result, "checkpoint": str(checkpoint.path), "dataset": dataset.name,
+                                          "model": model.config(), "tinyvae": __version__})
+    except OSError as err:
+        print(f"error: could not write the results in {out} ({err.strerror or err}).", file=sys.stderr)
+        return EXIT_FAILED
     print(f"ROC-AUC {result['auc']:.4f}; anomaly.json and anomaly_scores.png in {out}")
     return EXIT_OK
 

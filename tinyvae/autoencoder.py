@@ -35,7 +35,7 @@ from tinyvae.backend import Backend
 from tinyvae.base import Array
 from tinyvae.fast import twins_for
 from tinyvae.layers import Sequential
-from tinyvae.likelihood import LikelihoodModel
+from tinyvae.likelihood import LikelihoodModel, check_number
 from tinyvae.losses import kl_sparsity, l1_penalty
 from tinyvae.params import Parameters
 from tinyvae.vae import ELBO
@@ -74,12 +74,9 @@ class Autoencoder(LikelihoodModel):
             raise ValueError(f"unknown noise {noise!r}: choose one of {', '.join(NOISES)}")
         if sparsity not in SPARSITIES:
             raise ValueError(f"unknown sparsity {sparsity!r}: choose one of {', '.join(SPARSITIES)}")
-        if noise == "gaussian" and not noise_level > 0 or noise == "masking" and not 0 < noise_level < 1:
-            raise ValueError(f"noise_level must be a positive std for gaussian noise or a probability in (0, 1) "
-                             f"for masking, got {noise_level}")
-        if not sparsity_weight >= 0 or not 0 < sparsity_target < 1:
-            raise ValueError(f"need sparsity_weight ≥ 0 and 0 < sparsity_target < 1, got {sparsity_weight} "
-                             f"and {sparsity_target}")
+        noise_level = check_number("noise_level", noise_level, above=0, below=1 if noise == "masking" else None)
+        sparsity_weight = check_number("sparsity_weight", sparsity_weight, minimum=0)
+        sparsity_target = check_number("sparsity_target", sparsity_target, above=0, below=1)
         super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, dtype, backend, seed, init)
         self.noise, self.noise_level = noise, float(noise_level)
         self.sparsity, self.sparsity_weight, self.sparsity_target = sparsity, float(sparsity_weight), \

@@ -25,13 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tinyvae import __version__
 from tinyvae.backend import BackendError, get_backend
-from tinyvae.data import DataError, Dataset, load_dataset
+from tinyvae.cli import EXIT_FAILED, EXIT_USAGE, parser, positive_int, unwritable
+from tinyvae.data import DATASETS, DataError, Dataset, load_dataset
 from tinyvae.trainer import RunConfig, Trainer
 
 
@@ -137,8 +139,6 @@ def child_peak_memory(framework: str, args: argparse.Namespace) -> float | None:
                "--dataset", args.dataset, "--batch-size", str(args.batch_size), "--epochs", "1"]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
-    if args.cuda_graph:
-        command.append("--cuda-graph")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         return None
@@ -148,8 +148,7 @@ def child_peak_memory(framework: str, args: argparse.Namespace) -> float | None:
 def run_child(args: argparse.Namespace, config: RunConfig, dataset: Dataset, backend: Any) -> None:
     with tempfile.TemporaryDirectory() as out:
         if args.child == "tinyvae":
-            Trainer(config, dataset, backend, out, progress=False, log=lambda line: None,
-                    cuda_graph=args.cuda_graph).fit()
+            Trainer(config, dataset, backend, out, progress=False, log=lambda line: None).fit()
         else:
             TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu").train_epoch(1)
     print(json.dumps({"peak_mib": peak_resident_mib()}))
@@ -166,24 +165,29 @@ def peak_resident_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinyvae.benchmark", description=__doc__.split("\n\n")[0])
+    p = parser("python -m tinyvae.benchmark", __doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
     p.add_argument("--data-dir")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--no-torch", action="store_true", help="measure tinyvae only")
-    p.add_argument("--cuda-graph", action="store_true", help="tinyvae replays its step as a CUDA graph (GPU)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--child", choices=["tinyvae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    problem = unwritable(Path(args.json).parent) if args.json else None
+    if problem is not None or (args.json and Path(args.json).is_dir()):
+        p.exit(EXIT_USAGE, f"error: --json: {problem or f'{args.json} is a folder'}; choose a file you can write\n")
     try:
         backend = get_backend(args.device)
+    except BackendError as err:
+        p.exit(EXIT_USAGE, f"error: {err}\n")
+    try:
         dataset = load_dataset(args.dataset, args.data_dir, progress=False)
-    except (BackendError, DataError) as err:
+    except DataError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     config = RunConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size)
     if args.child:
         run_child(args, config, dataset, backend)
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {'-'.join(map(str, [784, *config.hidden, config.latent_dim]))}, batch {config.batch_size}, "
           f"{config.epochs} epochs of {dataset.name} ({dataset.train_images.shape[0]:,} images)")
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(config, dataset, backend, out, progress=False, cuda_graph=args.cuda_graph,
+        trainer = Trainer(config, dataset, backend, out, progress=False,
                           log=lambda line: None if line.startswith("epoch") else print(line))
         print(f"Adam's update: {trainer.optimizer.update_kernel}")
         reference = TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu") if use_torch else None
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"   pytorch {theirs[-1]:.3f} s"
             print(line, flush=True)
         results: dict[str, Any] = {"machine": info, "batch_size": config.batch_size, "epochs": config.epochs,
-                                   "cuda_graph": trainer.cuda_graph, "adam_update": trainer.optimizer.update_kernel,
+                                   "adam_update": trainer.optimizer.update_kernel,
                                    "dataset": dataset.name, "tinyvae_seconds": ours,
                                    "tinyvae_median": statistics.median(ours),
                                    "tinyvae_test_loss": trainer.history[-1]["test_loss"]}

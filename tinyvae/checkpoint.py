@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tinyvae.models import MODEL_CLASSES, model_from_config
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"
+ZIP_MAGIC = b"PK\x03\x04"       # an .npz file is a zip archive
 
 
 class CheckpointError(Exception):
@@ -74,18 +76,36 @@ def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any, state: 
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint (a file or a run folder), or raise CheckpointError in one sentence."""
+    """Read a checkpoint (a file or a run folder), or raise CheckpointError in one sentence.
+
+    Nothing is ever unpickled: a file holding Python objects is refused, whoever wrote it.
+    """
     path = checkpoint_path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint found at {path}")
     try:
+        with open(path, "rb") as f:
+            is_zip = f.read(4) == ZIP_MAGIC
+    except OSError as err:
+        raise CheckpointError(f"cannot read {path} ({err.strerror or err})") from None
+    if not is_zip:
+        raise CheckpointError(f"{path} is not a tinyvae checkpoint (not an .npz file)")
+    try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is not a readable tinyvae checkpoint (truncated or corrupt?): {err}") from None
-    if meta.get("format") != FORMAT_VERSION or "params" not in arrays:
-        raise CheckpointError(f"{path} has checkpoint format {meta.get('format')!r}; "
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise CheckpointError(f"{path} holds Python objects, which a tinyvae checkpoint never does; "
+                                  f"it is refused unread") from None
+        raise CheckpointError(f"{path} is truncated or corrupt (an array in it cannot be read)") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        raise CheckpointError(f"{path} is truncated or corrupt (not a complete .npz file)") from None
+    meta = _read_meta(arrays.pop("meta", None), path)
+    if meta["format"] > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer tinyvae (checkpoint format {meta['format']}; this one "
+                              f"reads format {FORMAT_VERSION}): upgrade tinyvae to load it")
+    if meta["format"] != FORMAT_VERSION or "params" not in arrays:
+        raise CheckpointError(f"{path} has checkpoint format {meta['format']!r}; "
                               f"this tinyvae reads format {FORMAT_VERSION}")
     optimizer = dict(meta["optimizer"])
     for key, value in arrays.items():
@@ -93,6 +113,25 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             optimizer[key.removeprefix("optimizer.")] = value
     return Checkpoint(meta["model_class"], meta["model_config"], arrays["params"], optimizer,
                       meta.get("state", {}), path)
+
+
+def _read_meta(meta: np.ndarray | None, path: Path) -> dict[str, Any]:
+    """The checkpoint's JSON description, checked for the entries every reader relies on."""
+    not_ours = CheckpointError(f"{path} is an .npz file but not a tinyvae checkpoint (no valid 'meta' entry)")
+    if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
+        raise not_ours
+    try:
+        meta = json.loads(str(meta))
+    except json.JSONDecodeError:
+        raise not_ours from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
+        raise not_ours
+    if meta["format"] <= FORMAT_VERSION and not (isinstance(meta.get("optimizer"), dict)
+                                                 and isinstance(meta.get("model_config"), dict)
+                                                 and isinstance(meta.get("model_class"), str)
+                                                 and isinstance(meta.get("state", {}), dict)):
+        raise not_ours
+    return meta
 
 
 def build_model(checkpoint: Checkpoint, backend: Backend | str = "cpu") -> Any:

@@ -25,6 +25,7 @@ import numpy as np
 from tinyvae.backend import Backend, array_module, to_host
 from tinyvae.base import Array, Layer
 from tinyvae.layers import Sequential, mlp
+from tinyvae.likelihood import check_number
 from tinyvae.vae import VAE
 
 
@@ -68,9 +69,7 @@ class ConditionalVAE(VAE):
                  activation: str = "relu", likelihood: str = "bernoulli", sigma: float | None = 1.0,
                  beta: float = 1.0, dtype: str = "float32", backend: Backend | str = "cpu", seed: int = 1,
                  init: str = "pytorch", free_bits: float = 0.0, n_classes: int = 10) -> None:
-        if n_classes < 2:
-            raise ValueError(f"a conditional VAE needs at least 2 classes, got n_classes={n_classes}")
-        self.n_classes = int(n_classes)
+        self.n_classes = check_number("n_classes", n_classes, minimum=2, integer=True)
         self._appenders: list[AppendLabels] = []
         super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, beta, dtype, backend, seed,
                          init, free_bits)

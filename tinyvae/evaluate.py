@@ -27,7 +27,7 @@ from tinyvae import __version__, metrics, viz
 from tinyvae.backend import BACKEND_NAMES, BackendError, get_backend
 from tinyvae.checkpoint import CheckpointError, build_model, load_checkpoint
 from tinyvae.classifier import Classifier
-from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_int
+from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parser, positive_int, seed_value, unwritable
 from tinyvae.data import DATASETS, DataError, Dataset, load_dataset, test_pixels, to_float, train_pixels
 from tinyvae.fileio import write_json
 from tinyvae.trainer import EVAL_BATCH
@@ -37,7 +37,7 @@ PROBE_LR, CLASSIFIER_LR = 1e-2, 1e-3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tinyvae.evaluate", description=__doc__.split("\n\n")[0])
+    p = parser("python -m tinyvae.evaluate", __doc__.split("\n\n")[0])
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder or its checkpoint.npz")
     p.add_argument("--dataset", choices=DATASETS, help="dataset to evaluate on (default: the run's)")
     p.add_argument("--data-dir", metavar="DIR",
@@ -46,14 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="importance samples per test image for L_k (default %(default)s, as Burda et al.; "
                         "100 is a quick look)")
     p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to compute (default %(default)s)")
-    p.add_argument("--out", metavar="DIR", help="folder for eval.json and eval_*.png (default: the checkpoint's)")
+    p.add_argument("--out", metavar="DIR", help="folder for eval.json and eval_*.png (default: the checkpoint's; "
+                                                "if that is read-only, the report is printed only)")
     p.add_argument("--probe-epochs", metavar="N", type=positive_int, default=20,
                    help="epochs of the linear probe (default %(default)s)")
     p.add_argument("--classifier-epochs", metavar="N", type=positive_int, default=5,
                    help="epochs of the feature classifier (default %(default)s)")
     p.add_argument("--samples", metavar="N", type=positive_int,
                    help="model samples for the Fréchet distance (default: one per test image)")
-    p.add_argument("--seed", metavar="S", type=int, help="seed for noise, samples and classifiers (default: the run's)")
+    p.add_argument("--seed", metavar="S", type=seed_value,
+                   help="seed for noise, samples and classifiers, ≥ 0 (default: the run's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -288,17 +290,29 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{checkpoint.path} holds a model of {model.input_dim}-pixel images, but {name} has "
                     f"{dataset.input_dim}-pixel images; pass the --dataset it was trained on.", EXIT_USAGE)
     seed = args.seed if args.seed is not None else int(run.get("seed", model.seed))
-    out = Path(args.out) if args.out else checkpoint.path.parent
+    out: Path | None = Path(args.out) if args.out else checkpoint.path.parent
+    problem = unwritable(out)
+    if problem is not None and args.out:
+        return fail(f"--out: {problem}; choose a folder you can write.", EXIT_USAGE)
+    if problem is not None:
+        print(f"note: {problem}, so eval.json and the figures will not be saved (pass --out DIR to save them)")
+        out = None
     print(f"tinyvae: evaluating {model} from {checkpoint.path} on {dataset}; device {backend}; "
           f"L_k with k = {args.iwae_k}", flush=True)
     tic = time.perf_counter()
     report, arrays = evaluate(model, dataset, run, seed, args.iwae_k, args.probe_epochs, args.classifier_epochs,
                               args.samples, False if args.no_progress else None)
     report["seconds"]["total"] = round(time.perf_counter() - tic, 3)
-    report.update(checkpoint=str(checkpoint.path), model=model.config(), device=str(backend), tinyvae=__version__,
-                  figures=write_figures(model, dataset, arrays, out))
-    write_json(out / "eval.json", report)
+    report.update(checkpoint=str(checkpoint.path), model=model.config(), device=str(backend), tinyvae=__version__)
     print(format_table(report))
+    if out is None:
+        print(f"done in {report['seconds']['total']:.1f} s (nothing saved)")
+        return EXIT_OK
+    try:
+        report["figures"] = write_figures(model, dataset, arrays, out)
+        write_json(out / "eval.json", report)
+    except OSError as err:
+        return fail(f"could not write the results in {out} ({err.strerror or err}).", EXIT_FAILED)
     print(f"done in {report['seconds']['total']:.1f} s: eval.json and {len(report['figures'])} figures in {out}")
     return EXIT_OK
 

@@ -21,7 +21,6 @@ at a base code (the posterior mean of an input): what each latent dimension cont
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from tinyvae import viz
 from tinyvae.backend import BACKEND_NAMES, BackendError, array_module
 from tinyvae.base import Array
 from tinyvae.checkpoint import CheckpointError
-from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_int
+from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parser, positive_int, unwritable
 from tinyvae.data import DataError, to_float
 from tinyvae.runs import open_run
 
@@ -115,13 +114,14 @@ def write_figures(model: Any, x: Array, labels: np.ndarray | None, image_shape: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinyvae.latent", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = parser("python -m tinyvae.latent", __doc__.split("\n\n")[0])
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder or its checkpoint.npz")
-    p.add_argument("--pairs", type=positive_int, default=4, help="pairs of test images to interpolate between")
-    p.add_argument("--steps", type=positive_int, default=10, help="images along each path")
-    p.add_argument("--dims", type=positive_int, default=8, help="latent dimensions to traverse, most active first")
-    p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to compute")
+    p.add_argument("--pairs", type=positive_int, default=4,
+                   help="pairs of test images to interpolate between (default 4)")
+    p.add_argument("--steps", type=positive_int, default=10, help="images along each path (default 10)")
+    p.add_argument("--dims", type=positive_int, default=8,
+                   help="latent dimensions to traverse, most active first (default 8)")
+    p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to compute (default cpu)")
     p.add_argument("--data-dir", help="folder holding the dataset files (else $TINYVAE_DATA, the cache, a download)")
     p.add_argument("--out", help="folder for the figures (default: the checkpoint's)")
     args = p.parse_args(argv)
@@ -133,11 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
+    if 2 * args.pairs > len(test):
+        print(f"error: --pairs {args.pairs} needs {2 * args.pairs} test images; the test set has {len(test)}.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out) if args.out else checkpoint.path.parent
+    problem = unwritable(out)
+    if problem is not None:
+        print(f"error: {problem}, and the figures are all this command makes: pass --out DIR.", file=sys.stderr)
+        return EXIT_USAGE
     n = min(len(test), max(2 * args.pairs, 1000))
     x = to_float(model.backend.asarray(test[:n]), test_max, model.dtype)
-    out = Path(args.out) if args.out else checkpoint.path.parent
-    names = write_figures(model, x, dataset.test_labels[:n], dataset.image_shape, out, args.pairs, args.steps,
-                          min(args.dims, model.latent_dim))
+    try:
+        names = write_figures(model, x, dataset.test_labels[:n], dataset.image_shape, out, args.pairs, args.steps,
+                              min(args.dims, model.latent_dim))
+    except OSError as err:
+        print(f"error: could not write the figures in {out} ({err.strerror or err}).", file=sys.stderr)
+        return EXIT_FAILED
     print(f"wrote {', '.join(names)} in {out}")
     return EXIT_OK
 

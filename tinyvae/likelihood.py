@@ -23,6 +23,8 @@ checkpoints and the evaluation rely on:
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,26 @@ from tinyvae.layers import Linear, Sequential, mlp
 from tinyvae.losses import gaussian_nll, gaussian_nll_learned
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+DTYPES = ("float32", "float64")      # float32 to train, float64 for gradient checks
+
+
+def check_number(name: str, value: Any, *, minimum: float | None = None, above: float | None = None,
+                 below: float | None = None, integer: bool = False) -> Any:
+    """``value`` as a float (or an int with ``integer``), or a ValueError that names the argument and its range.
+
+    NaN and infinity are always refused: ``check_number("beta", -1, minimum=0)`` raises
+    "beta must be a finite number ≥ 0, got -1".
+    """
+    bounds = [f"≥ {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
+              f"< {below:g}" if below is not None else ""]
+    allowed = f"{'a whole' if integer else 'a finite'} number {' and '.join(b for b in bounds if b)}".rstrip()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (integer and not float(value).is_integer()):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and (minimum is None or number >= minimum) and (above is None or number > above)
+            and (below is None or number < below)):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value) if integer else number
 
 
 class LikelihoodModel:
@@ -53,11 +75,18 @@ class LikelihoodModel:
             raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {', '.join(LIKELIHOODS)}")
-        hidden = [int(h) for h in hidden]
-        if input_dim < 1 or latent_dim < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"sizes must be positive: input_dim={input_dim}, hidden={hidden}, latent_dim={latent_dim}")
-        if sigma is not None and not sigma > 0:
-            raise ValueError(f"sigma must be positive or None (learned), got {sigma}")
+        input_dim = check_number("input_dim", input_dim, minimum=1, integer=True)
+        latent_dim = check_number("latent_dim", latent_dim, minimum=1, integer=True)
+        hidden = [check_number("each hidden size", h, minimum=1, integer=True) for h in hidden]
+        seed = check_number("seed", seed, minimum=0, integer=True)
+        if sigma is not None:
+            sigma = check_number("sigma (or None: learned)", sigma, above=0)
+        try:
+            dtype = np.dtype(dtype).name
+        except TypeError:
+            dtype = repr(dtype)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype}")
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
         self.xp = self.backend.xp
         self.input_dim, self.hidden, self.latent_dim = int(input_dim), hidden, int(latent_dim)
@@ -94,6 +123,12 @@ class LikelihoodModel:
             raise ValueError("the batch is empty")
         if check_finite and not bool(self.xp.isfinite(x.sum())) and not bool(self.xp.isfinite(x).all()):
             raise ValueError("the batch contains NaN or infinite values")
+        if check_finite and self.likelihood == "bernoulli":
+            low, high = float(x.min()), float(x.max())
+            if low < 0 or high > 1:
+                raise ValueError(f"a Bernoulli likelihood models pixel values in [0, 1], got values from {low:g} "
+                                 f"to {high:g}: scale the images first (uint8 pixels: x / 255) or use "
+                                 f"likelihood='gaussian'")
         return x
 
     def _take_labels(self, labels: Any, n: int, check: bool = True) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from tinyvae import viz
 from tinyvae.backend import Backend, BackendError, get_backend
 from tinyvae.checkpoint import CHECKPOINT_NAME
-from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_float, unwritable
 from tinyvae.data import DataError, Dataset, load_dataset
 from tinyvae.fileio import write_json
 from tinyvae.train import build_parser, make_config
@@ -62,17 +62,23 @@ def sweep_betas(betas: list[float], base: RunConfig, dataset: Dataset, backend: 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     parser.prog, parser.description = "python -m tinyvae.sweep", __doc__.split("\n\n")[0]
-    parser.add_argument("--betas", type=float, nargs="+", required=True, metavar="BETA",
+    parser.add_argument("--betas", type=positive_float, nargs="+", required=True, metavar="BETA",
                         help="the β of each run (every other flag is shared, as in tinyvae.train)")
     args = parser.parse_args(argv)
     if args.resume is not None or args.beta is not None:
         parser.exit(EXIT_USAGE, "error: a sweep sets β itself (--betas) and always starts new runs (no --resume)\n")
-    if any(not beta > 0 for beta in args.betas):
-        parser.exit(EXIT_USAGE, f"error: every β must be positive, got {args.betas}\n")
+    if len({f"{beta:g}" for beta in args.betas}) < len(args.betas):
+        parser.exit(EXIT_USAGE, f"error: --betas names a β twice ({' '.join(f'{b:g}' for b in args.betas)})\n")
     base, _ = make_config(args, parser)
     if base.model == "ae":
         parser.exit(EXIT_USAGE, "error: a β sweep needs a model with a KL term: --model vae or cvae\n")
     out = Path(args.out or f"runs/sweep-{base.dataset}")
+    problem = unwritable(out)
+    if problem is not None:
+        parser.exit(EXIT_USAGE, f"error: --out: {problem}; choose a folder you can write\n")
+    taken = [out / f"beta-{beta:g}" for beta in args.betas if (out / f"beta-{beta:g}" / CHECKPOINT_NAME).exists()]
+    if taken:
+        parser.exit(EXIT_USAGE, f"error: {taken[0]} already holds a run; choose another --out\n")
     try:
         backend = get_backend(args.device, verbose=True)
         dataset = load_dataset(base.dataset, args.data_dir, progress=not args.no_progress)
@@ -85,8 +91,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{base.epochs} epochs each; device {backend}; writing {out}")
     try:
         sweep_betas(args.betas, base, dataset, backend, out, progress=False if args.no_progress else None)
+    except ValueError as err:
+        parser.exit(EXIT_USAGE, f"error: {err}\n")
     except (FileExistsError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as err:
+        print(f"error: could not write in {out} ({err.strerror or err}); finished runs there are intact.",
+              file=sys.stderr)
         return EXIT_FAILED
     print(f"done: sweep.json and rate_distortion.png in {out}")
     return EXIT_OK

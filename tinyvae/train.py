@@ -12,6 +12,7 @@ flags and wires the pieces together; the loop is tinyvae.trainer.Trainer.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -27,9 +28,12 @@ from tinyvae.cli import (
     EXIT_USAGE,
     class_index,
     nonnegative_float,
+    parser,
     positive_float,
     positive_int,
+    seed_value,
     sigma_value,
+    unwritable,
 )
 from tinyvae.data import BINARIZE, DATASETS, DataError, load_dataset
 from tinyvae.models import MODELS
@@ -42,10 +46,9 @@ AE_ONLY = ("noise", "noise_level", "sparsity", "sparsity_weight", "sparsity_targ
 
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
-    p = argparse.ArgumentParser(prog="python -m tinyvae.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    # Flags default to None so that --resume can tell what was given; defaults are shown from RunConfig.
-    p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to train")
+    p = parser("python -m tinyvae.train", __doc__.split("\n\n")[0])
+    # Flags default to None so that --resume can tell what was given; each help names RunConfig's default.
+    p.add_argument("--device", choices=BACKEND_NAMES, default="cpu", help="where to train (default cpu)")
     p.add_argument("--dataset", choices=DATASETS, help=f"dataset (default {d.dataset})")
     p.add_argument("--data-dir", help="folder holding the dataset files (else $TINYVAE_DATA, the cache, a download)")
     p.add_argument("--epochs", type=positive_int, help=f"total epochs to train (default {d.epochs})")
@@ -56,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", choices=list(ACTIVATIONS), help=f"hidden activation (default {d.activation})")
     p.add_argument("--likelihood", choices=LIKELIHOODS, help=f"decoder distribution (default {d.likelihood})")
     p.add_argument("--sigma", type=sigma_value, help="Gaussian decoder std, or 'learned' (default 1.0)")
-    p.add_argument("--beta", type=float, help=f"weight of the KL term (default {d.beta})")
+    p.add_argument("--beta", type=nonnegative_float, help=f"weight of the KL term, ≥ 0 (default {d.beta})")
     p.add_argument("--binarize", choices=BINARIZE, help=f"pixel binarization (default {d.binarize})")
-    p.add_argument("--seed", type=int, help=f"random seed for weights, shuffling and noise (default {d.seed})")
+    p.add_argument("--seed", type=seed_value, help=f"random seed for weights, shuffling and noise (default {d.seed})")
     p.add_argument("--model", choices=list(MODELS), help=f"vae, conditional vae, or deterministic autoencoder "
                                                           f"(default {d.model})")
     p.add_argument("--free-bits", type=nonnegative_float, metavar="LAMBDA",
@@ -78,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                    f"--sparsity kl (default {d.sparsity_target})")
     p.add_argument("--exclude-classes", type=class_index, nargs="+", metavar="K",
                    help="leave these classes out of the training set (the test set stays whole): anomaly detection")
-    p.add_argument("--out", help="output folder (default runs/DATASET)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (up to --epochs)")
+    p.add_argument("--out", help="output folder (default runs/DATASET; with --resume, DIR itself)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (up to --epochs); with --out, "
+                                                   "DIR is copied there first and left untouched")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -97,9 +101,12 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tu
         return config, None
     try:
         checkpoint = load_checkpoint(Path(args.resume) / CHECKPOINT_NAME)
+        saved = RunConfig(**checkpoint.state["run"])
     except CheckpointError as err:
         parser.exit(EXIT_USAGE, f"error: cannot resume: {err}\n")
-    saved = RunConfig(**checkpoint.state["run"])
+    except (KeyError, TypeError):
+        parser.exit(EXIT_USAGE, f"error: cannot resume: {args.resume} holds a checkpoint without a training run's "
+                                f"settings (not written by python -m tinyvae.train)\n")
     for name, value in given.items():
         if name != "epochs" and value != getattr(saved, name):
             parser.exit(EXIT_USAGE, f"error: --{name.replace('_', '-')} cannot change when resuming "
@@ -109,14 +116,38 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tu
     return saved, checkpoint
 
 
+def copy_run(source: Path, target: Path) -> None:
+    """Copy the files of the run folder ``source`` into ``target`` (each atomically); ``source`` is only read."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            partial = target / f".{path.name}.copy"
+            shutil.copyfile(path, partial)
+            partial.replace(target / path.name)
+
+
+def output_folder(args: argparse.Namespace, config: RunConfig, parser: argparse.ArgumentParser) -> Path:
+    """Where the run is written, checked before any training: a writable folder that holds no other run.
+
+    ``--resume DIR --out OTHER`` continues in OTHER (main copies DIR's files there): DIR is never written.
+    """
+    out_dir = Path(args.out or args.resume or f"runs/{config.dataset}")
+    resuming_here = args.resume is not None and out_dir.resolve() == Path(args.resume).resolve()
+    if not resuming_here and (out_dir / CHECKPOINT_NAME).exists():
+        advice = "choose another --out" if args.resume else f"continue it with --resume {out_dir} or choose " \
+                                                            f"another --out"
+        parser.exit(EXIT_USAGE, f"error: {out_dir} already holds a run; {advice}\n")
+    problem = unwritable(out_dir)
+    if problem is not None:
+        parser.exit(EXIT_USAGE, f"error: --out: {problem}; choose a folder you can write\n")
+    return out_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config, checkpoint = make_config(args, parser)
-    out_dir = Path(args.resume or args.out or f"runs/{config.dataset}")
-    if checkpoint is None and (out_dir / CHECKPOINT_NAME).exists():
-        parser.exit(EXIT_USAGE, f"error: {out_dir} already holds a run; continue it with --resume {out_dir} "
-                                f"or choose another --out\n")
+    out_dir = output_folder(args, config, parser)
     try:
         backend = get_backend(args.device, verbose=True)
     except BackendError as err:
@@ -132,19 +163,29 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.exit(EXIT_USAGE, f"error: {err}\n")
     if checkpoint is not None:
-        trainer.restore(checkpoint)
+        try:
+            trainer.restore(checkpoint)
+        except (KeyError, TypeError, ValueError) as err:
+            parser.exit(EXIT_USAGE, f"error: cannot resume: {checkpoint.path} does not fit its own run ({err})\n")
     print(f"tinyvae: {trainer.model} on {dataset.name} ({dataset.train_images.shape[0]:,} train / "
           f"{dataset.test_images.shape[0]:,} test, from {dataset.source}); device {backend}; writing {out_dir}")
     if trainer.epochs_done >= config.epochs:
         print(f"nothing to do: the run already has {trainer.epochs_done} epochs (ask for more with --epochs)")
         return EXIT_OK
-    trainer.write_config()
-    outcome = trainer.fit()
-    if outcome == "nan":
+    try:
+        if args.resume is not None and out_dir.resolve() != Path(args.resume).resolve():
+            copy_run(Path(args.resume), out_dir)             # resume into another folder: DIR stays as it was
+        trainer.write_config()
+        outcome = trainer.fit()
+        if outcome == "nan":
+            return EXIT_FAILED
+        if outcome == "interrupted":
+            return EXIT_INTERRUPTED
+        trainer.write_figures()
+    except OSError as err:
+        print(f"error: could not write in {out_dir} ({err.strerror or err}); files already there are intact "
+              f"(every write is atomic)", file=sys.stderr)
         return EXIT_FAILED
-    if outcome == "interrupted":
-        return EXIT_INTERRUPTED
-    trainer.write_figures()
     print(f"done: {config.epochs} epochs; checkpoint, history and figures in {out_dir}")
     return EXIT_OK
 

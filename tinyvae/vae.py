@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from tinyvae.backend import Backend
 from tinyvae.base import Array
 from tinyvae.fast import twins_for
-from tinyvae.likelihood import LIKELIHOODS, LikelihoodModel
+from tinyvae.likelihood import LIKELIHOODS, LikelihoodModel, check_number
 from tinyvae.losses import free_bits_kl
 from tinyvae.params import Parameters
 
@@ -101,8 +101,8 @@ class VAE(LikelihoodModel):
         init: str = "pytorch",
         free_bits: float = 0.0,
     ) -> None:
-        if not free_bits >= 0:
-            raise ValueError(f"free_bits must be ≥ 0 nats per dimension, got {free_bits}")
+        beta = check_number("beta", beta, minimum=0)
+        free_bits = check_number("free_bits (nats per dimension)", free_bits, minimum=0)
         super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, dtype, backend, seed, init)
         self.beta, self.free_bits, self.kl_weight = float(beta), float(free_bits), 1.0
         self.encoder = self._network([self.input_dim, *self.hidden, 2 * self.latent_dim])
