@@ -5,6 +5,7 @@ The layers, from the bottom up (each module imports only those above it in this 
     backend      get_backend("cpu" | "gpu" | "auto"): the only module that knows CuPy
     params       the flat parameter and gradient buffers
     base, layers, activations   Linear, ReLU, ..., Sequential, mlp — forward and backward
+    im2col, conv Conv2d and ConvTranspose2d (its adjoint): im2col by strided views + one matrix product
     losses       Bernoulli / Gaussian negative log-likelihoods, the Gaussian KL
     reparam      z = mu + exp(½·logvar)·eps and its backward
     likelihood   what every model shares: the batch check, the decoder and −log p(x|z)
