@@ -178,9 +178,13 @@ def test_conv_transpose_is_the_adjoint_of_conv(rng, case):
     assert np.isclose(np.sum(Az * x), np.sum(z * Tx), rtol=1e-12, atol=1e-12)
 
 
-def test_col2im_is_the_adjoint_of_im2col(rng):
-    for k, s, p, shape in [(3, 1, 1, (2, 3, 5, 4)), (4, 2, 1, (1, 2, 7, 6)), (2, 3, 2, (2, 1, 6, 5))]:
-        patches = Im2col(k, s, p)
+GEOMETRIES = [(3, 1, 1, (2, 3, 5, 4)), (4, 2, 1, (1, 2, 7, 6)), (2, 3, 2, (2, 1, 6, 5)), (3, 2, 0, (2, 4, 7, 8))]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_col2im_is_the_adjoint_of_im2col(rng, fast):
+    for k, s, p, shape in GEOMETRIES:
+        patches = Im2col(k, s, p, fast=fast)
         x = rng.standard_normal(shape)
         cols = patches.im2col(x).copy()
         M = rng.standard_normal(cols.shape)
@@ -290,3 +294,44 @@ def test_backward_refuses_a_gradient_of_the_wrong_shape(rng, make):
     y = layer.forward(rng.standard_normal(shape))
     with pytest.raises(ValueError, match=r"backward expects dy of the output's shape"):
         layer.backward(np.zeros((y.shape[0], y.shape[1], y.shape[2] + 1, y.shape[3])))
+
+
+# --- col2im's compiled twin (tinyvae/conv_kernels.py) gives the reference's bits --------------------
+
+def twin_max_difference(kernel, rng, dtype):
+    """max |twin − reference| of col2im over GEOMETRIES, with ``kernel`` as the twin."""
+    worst = 0.0
+    for k, s, p, shape in GEOMETRIES:
+        reference, twin = Im2col(k, s, p, fast=False), Im2col(k, s, p)
+        N, C, H, W = shape
+        cols = rng.standard_normal((N * output_size(H, k, s, p) * output_size(W, k, s, p), k * k * C)).astype(dtype)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("tinyvae.im2col.compiled_col2im_add", lambda: kernel)
+            fast = twin.col2im(cols, shape)
+        worst = max(worst, float(np.max(np.abs(fast - reference.col2im(cols, shape)))))
+    return worst
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_col2im_gives_the_references_bits(rng, dtype):
+    pytest.importorskip("numba")
+    from tinyvae.conv_kernels import compiled_col2im_add
+
+    assert compiled_col2im_add() is not None
+    assert twin_max_difference(compiled_col2im_add(), rng, dtype) == 0.0
+
+
+def test_the_layer_benchmark_runs_and_refuses_bad_numbers(capsys):
+    from tinyvae import conv_benchmark
+
+    assert conv_benchmark.main(["--batch-size", "2", "--repeats", "1", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "encoder  tinyvae" in out and "decoder  tinyvae" in out
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert out.count("ratio tinyvae/pytorch") == 2
+    assert conv_benchmark.main(["--threads", "0"]) == 2
+    assert capsys.readouterr().err == "error: --threads, --batch-size, --repeats and --rounds must be at least 1\n"

@@ -300,8 +300,8 @@ def test_off_by_one_padding_is_caught(rng, kind):
     class OffByOne(Im2col):
         def pad(self, x):
             p, (N, C, H, W) = self.p, x.shape
-            x_pad = np.zeros((N, C, H + 2 * p, W + 2 * p))
-            x_pad[:, :, p - 1:p - 1 + H, p - 1:p - 1 + W] = x   # BUG: one pixel up and left of its place
+            x_pad = np.zeros((N, H + 2 * p, W + 2 * p, C))
+            x_pad[:, p - 1:p - 1 + H, p - 1:p - 1 + W, :] = x.transpose(0, 2, 3, 1)   # BUG: one pixel up and left
             return x_pad
 
     layer = conv_layer(kind, 2, 3, 3, 2, 1)
@@ -335,13 +335,25 @@ def test_col2im_overwriting_instead_of_summing_is_caught(rng):
         def col2im(self, cols, shape):
             k, s, p, (N, C, H, W) = self.k, self.s, self.p, shape
             H_out, W_out = output_size(H, k, s, p), output_size(W, k, s, p)
-            patches = cols.reshape(N, H_out, W_out, C, k, k)
-            x_pad = np.zeros((N, C, H + 2 * p, W + 2 * p))
+            patches = cols.reshape(N, H_out, W_out, k, k, C)
+            x_pad = np.zeros((N, H + 2 * p, W + 2 * p, C))
             for i in range(k):
                 for j in range(k):                         # BUG: "=" where overlapping patches must add up
-                    x_pad[:, :, i:i + s * H_out:s, j:j + s * W_out:s] = patches[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-            return x_pad[:, :, p:p + H, p:p + W].copy()
+                    x_pad[:, i:i + s * H_out:s, j:j + s * W_out:s, :] = patches[:, :, :, i, j, :]
+            return x_pad[:, p:p + H, p:p + W, :].transpose(0, 3, 1, 2)
 
     layer = conv_layer("conv", 2, 3, 3, 1, 1)              # k > s: patches overlap
     layer.patches = Overwrites(3, 1, 1)
     assert check_layer(layer, rng.standard_normal((2, 2, 5, 4)))["x"] > FAILS
+
+
+def test_col2im_twin_with_its_offsets_swapped_is_caught(rng):
+    from test_conv import twin_max_difference
+
+    from tinyvae.conv_kernels import col2im_add
+
+    def swapped(patches, x_pad, s):
+        col2im_add(patches.transpose(0, 1, 2, 4, 3, 5), x_pad, s)   # BUG: offset (j, i) where (i, j) belongs
+
+    assert twin_max_difference(swapped, rng, np.float64) > FAILS
+    assert twin_max_difference(col2im_add, rng, np.float64) == 0.0

@@ -18,7 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvae.base import Array, Layer
-from tinyvae.im2col import Im2col, from_rows, output_size, to_rows, transposed_output_size
+from tinyvae.im2col import (
+    Im2col,
+    from_patch_order,
+    from_rows,
+    output_size,
+    patch_order,
+    to_rows,
+    transposed_output_size,
+)
 from tinyvae.layers import INITS
 
 
@@ -101,13 +109,14 @@ class Conv2d(_ConvBase):
 
         y[n, o, u, v] = b[o] + Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, s·u + i, s·v + j]
 
-    As matrices, with X = im2col(x) (N·H_out·W_out, C_in·k·k) and W as (C_out, C_in·k·k)::
+    As matrices, with X = im2col(x) (N·H_out·W_out, k·k·C_in) and W as the matrix
+    (C_out, k·k·C_in) whose columns follow X's (i, j, c) order (``patch_order``)::
 
         Y = X Wᵀ + b                          (N·H_out·W_out, C_out), then back to NCHW
 
     Backward, given dy = dL/dy as rows dY (N·H_out·W_out, C_out)::
 
-        dL/dW = dYᵀ X                (C_out, C_in·k·k)
+        dL/dW = dYᵀ X                (C_out, k·k·C_in), back to (C_out, C_in, k, k)
         dL/db = Σ_{n,u,v} dy[n, :, u, v]      (C_out,)
         dL/dx = col2im(dY W)         (N, C_in, H, W)      col2im = im2colᵀ
 
@@ -130,22 +139,20 @@ class Conv2d(_ConvBase):
     def forward(self, x: Array) -> Array:
         self.x_shape = self._check_input(x)
         self.y_shape = N, _, H_out, W_out = self.output_shape(self.x_shape)
-        W = self.W.reshape(self.out_channels, -1)                # (C_out, C_in·k·k)
-        self.cols = self.patches.im2col(x)                       # X (N·H_out·W_out, C_in·k·k), kept
-        Y = self.cols @ W.T                                      # (N·H_out·W_out, C_out)
+        self.W_mat = patch_order(self.W)                         # (C_out, k·k·C_in), kept
+        self.cols = self.patches.im2col(x)                       # X (N·H_out·W_out, k·k·C_in), kept
+        Y = self.cols @ self.W_mat.T                             # (N·H_out·W_out, C_out)
         Y += self.b
         return from_rows(Y, N, H_out, W_out)                     # (N, C_out, H_out, W_out)
 
     def backward(self, dy: Array) -> Array:
         self._check_dy(dy)
-        W = self.W.reshape(self.out_channels, -1)                # (C_out, C_in·k·k)
         dY = to_rows(dy)                                         # (N·H_out·W_out, C_out)
-        dY.T.dot(self.cols, out=self.dW.reshape(W.shape))        # dW = dYᵀ X   (C_out, C_in·k·k)
+        self.dW[...] = from_patch_order(dY.T @ self.cols, self.dW.shape)   # dW = dYᵀ X  (C_out, C_in, k, k)
         dy.sum(axis=(0, 2, 3), out=self.db)                      # db = Σ dy    (C_out,)
-        if not self.input_grad:
-            return None
-        dx = self.patches.col2im(dY @ W, self.x_shape)           # (N, C_in, H, W)
-        return dx
+        if self.input_grad:                                      # dx = col2im(dY W): (N, C_in, H, W)
+            return self.patches.col2im(dY @ self.W_mat, self.x_shape)
+        return None                                              # a first layer: nobody needs dx
 
 
 class ConvTranspose2d(_ConvBase):
@@ -158,14 +165,14 @@ class ConvTranspose2d(_ConvBase):
     layer's W (for A, C_out are the input channels: W's shape (C_in, C_out, k, k) is A's
     (out, in, k, k)). The transposed convolution is y = Aᵀx + b, the unique linear map with
     ⟨A z, x⟩ = ⟨z, Aᵀ x⟩ for all z and x. As matrices, with x as rows X (N·H·W, C_in) and W as
-    (C_in, C_out·k·k)::
+    (C_in, k·k·C_out) in im2col's column order (``patch_order``)::
 
         y = col2im(X W) + b          (N, C_out, H_out, W_out)    = Conv2d's dL/dx, with dy := x
 
-    Backward, given dy = dL/dy, with D = im2col(dy) (N·H·W, C_out·k·k)::
+    Backward, given dy = dL/dy, with D = im2col(dy) (N·H·W, k·k·C_out)::
 
         dL/dx = D Wᵀ as NCHW         (N, C_in, H, W)              = Conv2d's forward, on dy
-        dL/dW = Xᵀ D                 (C_in, C_out·k·k)
+        dL/dW = Xᵀ D                 (C_in, k·k·C_out), back to (C_in, C_out, k, k)
         dL/db = Σ_{n,u,v} dy[n, :, u, v]      (C_out,)
 
     ``output_padding`` (< stride) adds rows and columns at the bottom and right: several output
@@ -196,23 +203,21 @@ class ConvTranspose2d(_ConvBase):
     def forward(self, x: Array) -> Array:
         self.x_shape = self._check_input(x)
         self.y_shape = self.output_shape(self.x_shape)
-        W = self.W.reshape(self.in_channels, -1)                 # (C_in, C_out·k·k)
+        self.W_mat = patch_order(self.W)                         # (C_in, k·k·C_out), kept
         self.X = to_rows(x)                                      # (N·H·W, C_in), kept
-        y = self.patches.col2im(self.X @ W, self.y_shape)        # Aᵀx: (N, C_out, H_out, W_out)
+        y = self.patches.col2im(self.X @ self.W_mat, self.y_shape)   # Aᵀx: (N, C_out, H_out, W_out)
         y += self.b[:, None, None]
         return y
 
     def backward(self, dy: Array) -> Array:
         self._check_dy(dy)
-        N, _, H, W_in = self.x_shape
-        W = self.W.reshape(self.in_channels, -1)                 # (C_in, C_out·k·k)
-        D = self.patches.im2col(dy)                              # (N·H·W, C_out·k·k): A's own im2col
-        self.X.T.dot(D, out=self.dW.reshape(W.shape))            # dW = Xᵀ D    (C_in, C_out·k·k)
+        N, _, H, W = self.x_shape
+        D = self.patches.im2col(dy)                              # (N·H·W, k·k·C_out): A's own im2col
+        self.dW[...] = from_patch_order(self.X.T @ D, self.dW.shape)   # dW = Xᵀ D  (C_in, C_out, k, k)
         dy.sum(axis=(0, 2, 3), out=self.db)                      # db = Σ dy    (C_out,)
-        if not self.input_grad:
-            return None
-        dx = from_rows(D @ W.T, N, H, W_in)                      # A dy: (N, C_in, H, W)
-        return dx
+        if self.input_grad:                                      # dx = A dy: (N, C_in, H, W)
+            return from_rows(D @ self.W_mat.T, N, H, W)
+        return None                                              # a first layer: nobody needs dx
 
     def _arguments(self) -> str:
         return super()._arguments() + f", output_padding={self.output_padding}"
