@@ -244,6 +244,9 @@ def test_initialization_is_pytorchs(rng):
         W = np.asarray(layer.W)
         assert np.abs(W).max() <= 1 / np.sqrt(fan_in) and np.abs(W).max() > 0.95 / np.sqrt(fan_in)
         assert np.abs(np.asarray(layer.b)).max() <= 1 / np.sqrt(fan_in)
+    for init, std in [("kaiming", np.sqrt(2 / (8 * 9))), ("xavier", np.sqrt(2 / (8 * 9 + 64 * 9)))]:
+        layer = bound(Conv2d(8, 64, 3, init=init))       # fan_in = 8·9, fan_out = 64·9
+        assert np.std(layer.W) == pytest.approx(std, rel=0.05) and not np.any(layer.b)
     assert Conv2d(2, 3, 4).param_shapes() == {"W": (3, 2, 4, 4), "b": (3,)}
     assert ConvTranspose2d(2, 3, 4).param_shapes() == {"W": (2, 3, 4, 4), "b": (3,)}
 
