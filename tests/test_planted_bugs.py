@@ -245,3 +245,115 @@ def test_denoising_with_fresh_noise_every_call_is_caught(rng, monkeypatch):
     monkeypatch.setattr(tinyvae.autoencoder, "corrupt", redrawn)
     model, x, noise = autoencoder(rng, noise="gaussian", noise_level=0.3)
     assert max(check_model(model, x, noise).values()) > FAILS
+
+
+# --- convolution (tinyvae/conv.py, tinyvae/im2col.py) ---------------------------------------------------
+
+def conv_layer(cls, *args, **kwargs):
+    from tinyvae.conv import Conv2d, ConvTranspose2d
+
+    layer = {"conv": Conv2d, "transposed": ConvTranspose2d}.get(cls, cls)(*args, **kwargs)
+    Parameters({"layer": layer}, dtype="float64", seed=0)
+    return layer
+
+
+def test_flipped_kernel_is_caught_by_the_reference_though_gradients_agree(rng):
+    """A true convolution (kernel flipped, as in signal processing) is self-consistent: only a
+    comparison with the definition (PyTorch's cross-correlation) can catch it, and does."""
+    from test_conv import max_error_against_reference
+
+    from tinyvae.conv import Conv2d
+
+    class FlippedKernel(Conv2d):
+        def flip(self):
+            self.W[...] = self.W[:, :, ::-1, ::-1].copy()  # BUG: W[o, c, k−1−i, k−1−j] instead of W[o, c, i, j]
+
+        def forward(self, x):
+            self.flip()
+            try:
+                return super().forward(x)
+            finally:
+                self.flip()
+
+        def backward(self, dy):
+            self.flip()
+            try:
+                dx = super().backward(dy)
+            finally:
+                self.flip()
+            self.dW[...] = self.dW[:, :, ::-1, ::-1].copy()
+            return dx
+
+    layer = conv_layer(FlippedKernel, 2, 3, 3, 2, 1)
+    x = rng.standard_normal((2, 2, 7, 6))
+    assert max(check_layer(layer, x).values()) < 1e-8      # the gradient check alone is fooled...
+    assert max_error_against_reference(layer, x) > FAILS    # ...the definition is not
+    assert max_error_against_reference(conv_layer("conv", 2, 3, 3, 2, 1), x) < 1e-12
+
+
+@pytest.mark.parametrize("kind", ["conv", "transposed"])
+def test_off_by_one_padding_is_caught(rng, kind):
+    from test_conv import max_error_against_reference
+
+    from tinyvae.im2col import Im2col
+
+    class OffByOne(Im2col):
+        def pad(self, x):
+            p, (N, C, H, W) = self.p, x.shape
+            x_pad = np.zeros((N, H + 2 * p, W + 2 * p, C))
+            x_pad[:, p - 1:p - 1 + H, p - 1:p - 1 + W, :] = x.transpose(0, 2, 3, 1)   # BUG: one pixel up and left
+            return x_pad
+
+    layer = conv_layer(kind, 2, 3, 3, 2, 1)
+    x = rng.standard_normal((2, 2, 7, 6) if kind == "conv" else (2, 2, 3, 4))
+    layer.patches = OffByOne(3, 2, 1)
+    errors = check_layer(layer, x)
+    assert errors[{"conv": "x", "transposed": "W"}[kind]] > FAILS   # im2col's image: conv's x, the transpose's dy
+    if kind == "conv":
+        assert max_error_against_reference(layer, x) > FAILS
+
+
+@pytest.mark.parametrize("kind", ["conv", "transposed"])
+def test_missing_bias_gradient_is_caught(rng, kind):
+    from tinyvae.conv import Conv2d, ConvTranspose2d
+
+    class NoBiasGradient({"conv": Conv2d, "transposed": ConvTranspose2d}[kind]):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.db[...] = 0.0                             # BUG: db never computed (a fresh buffer is zeros)
+            return dx
+
+    layer = conv_layer(NoBiasGradient, 2, 3, 3, 2, 1)
+    errors = check_layer(layer, rng.standard_normal((2, 2, 5, 4)))
+    assert errors["b"] > FAILS and errors["W"] < 1e-8
+
+
+def test_col2im_overwriting_instead_of_summing_is_caught(rng):
+    from tinyvae.im2col import Im2col, output_size
+
+    class Overwrites(Im2col):
+        def col2im(self, cols, shape):
+            k, s, p, (N, C, H, W) = self.k, self.s, self.p, shape
+            H_out, W_out = output_size(H, k, s, p), output_size(W, k, s, p)
+            patches = cols.reshape(N, H_out, W_out, k, k, C)
+            x_pad = np.zeros((N, H + 2 * p, W + 2 * p, C))
+            for i in range(k):
+                for j in range(k):                         # BUG: "=" where overlapping patches must add up
+                    x_pad[:, i:i + s * H_out:s, j:j + s * W_out:s, :] = patches[:, :, :, i, j, :]
+            return x_pad[:, p:p + H, p:p + W, :].transpose(0, 3, 1, 2)
+
+    layer = conv_layer("conv", 2, 3, 3, 1, 1)              # k > s: patches overlap
+    layer.patches = Overwrites(3, 1, 1)
+    assert check_layer(layer, rng.standard_normal((2, 2, 5, 4)))["x"] > FAILS
+
+
+def test_col2im_twin_with_its_offsets_swapped_is_caught(rng):
+    from test_conv import twin_max_difference
+
+    from tinyvae.conv_kernels import col2im_add
+
+    def swapped(patches, x_pad, s):
+        col2im_add(patches.transpose(0, 1, 2, 4, 3, 5), x_pad, s)   # BUG: offset (j, i) where (i, j) belongs
+
+    assert twin_max_difference(swapped, rng, np.float64) > FAILS
+    assert twin_max_difference(col2im_add, rng, np.float64) == 0.0

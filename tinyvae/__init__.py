@@ -5,6 +5,8 @@ The layers, from the bottom up (each module imports only those above it in this 
     backend      get_backend("cpu" | "gpu" | "auto"): the only module that knows CuPy
     params       the flat parameter and gradient buffers
     base, layers, activations   Linear, ReLU, ..., Sequential, mlp — forward and backward
+    im2col, conv Conv2d and ConvTranspose2d (its adjoint): im2col by strided views + one matrix product
+    conv_kernels col2im's scatter-add as one compiled loop (Numba), the CPU twin of its NumPy reference
     losses       Bernoulli / Gaussian negative log-likelihoods, the Gaussian KL
     reparam      z = mu + exp(½·logvar)·eps and its backward
     likelihood   what every model shares: the batch check, the decoder and −log p(x|z)
@@ -21,7 +23,7 @@ The layers, from the bottom up (each module imports only those above it in this 
     checkpoint, fileio     atomic files, checkpoints, tinyvae.load(path)
     metrics, classifier    L_k, active units, Fréchet distance; the softmax classifier
     viz, figures, trainer  figures, and the loop behind `python -m tinyvae.train`
-    cli, train, evaluate, anomaly, latent, sweep, benchmark   the command-line tools
+    cli, train, evaluate, anomaly, latent, sweep, benchmark, conv_benchmark   the command-line tools
 """
 
 from tinyvae.autoencoder import Autoencoder
