@@ -23,7 +23,7 @@ Two choices, both measured:
 
 Numba is a dependency of tinyvae, but nothing needs it: without it ``compiled_adam_update``
 returns None and Adam runs its NumPy reference (as the student release always does).
-The GPU has its own twin, one CuPy kernel (tinyvae/ops.py).
+The GPU has its own twin, one CUDA kernel (tinyvae/fast/cuda_kernels.py); tinyvae.fast chooses.
 """
 
 from __future__ import annotations

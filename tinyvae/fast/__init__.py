@@ -25,7 +25,7 @@ from typing import Any
 
 from tinyvae.backend import Backend
 from tinyvae.cpu_kernels import compiled_adam_update
-from tinyvae.fast.cuda_kernels import CudaReparameterize, cuda_kernels
+from tinyvae.fast.cuda_kernels import CudaReparameterize, load_cuda_kernels
 from tinyvae.losses import bernoulli_nll, gaussian_kl
 from tinyvae.reparam import Reparameterize
 
@@ -58,7 +58,7 @@ def twins_for(backend: Backend) -> Twins:
     if not backend.is_gpu:
         adam = compiled_adam_update()
         return REFERENCE if adam is None else Twins(bernoulli_nll, gaussian_kl, Reparameterize, adam, "numba")
-    kernels = cuda_kernels(backend.xp)
+    kernels = load_cuda_kernels(backend.xp)
     if kernels is None:                                  # the student release: the twins are withheld
         return REFERENCE
     return Twins(kernels.bernoulli_nll, kernels.gaussian_kl, lambda: CudaReparameterize(kernels),

@@ -205,7 +205,7 @@ class CudaKernels:
 
 
 @cache
-def cuda_kernels(xp: ModuleType) -> CudaKernels | None:
+def load_cuda_kernels(xp: ModuleType) -> CudaKernels | None:
     """The kernels compiled with ``xp`` (cupy), once per process; None where the source is withheld."""
     source = cuda_source()
     return None if source is None else CudaKernels(xp, source)
