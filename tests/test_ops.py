@@ -86,3 +86,36 @@ def test_gpu_models_use_the_cuda_kernels():
     model = VAE(input_dim=12, hidden=(8,), latent_dim=3, backend="gpu")
     assert isinstance(model.reparam, CudaReparameterize)
     assert model._bernoulli_nll.__self__ is model._gaussian_kl.__self__      # one compiled module
+
+
+def test_without_numba_everything_runs_the_reference(tmp_path):
+    """Numba is optional (the ``fast`` extra): where it cannot be imported, Adam and the
+    convolution run their NumPy references, and training works."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+sys.modules["numba"] = None                     # import numba now raises ImportError
+import numpy as np
+from tinyvae import VAE, Adam
+from tinyvae.cpu_kernels import compiled_adam_update
+from tinyvae.conv import Conv2d
+from tinyvae.params import Parameters
+assert compiled_adam_update() is None
+model = VAE(input_dim=12, hidden=(8,), latent_dim=3)
+optimizer = Adam(model.params)
+assert optimizer.update_kernel == "reference"
+x = (np.random.default_rng(0).random((4, 12)) < 0.5).astype(np.float32)
+before = model.params.data.copy()
+model.loss_and_grads(x)
+optimizer.step()
+assert not np.array_equal(before, model.params.data)
+conv = Conv2d(1, 2, 3)
+Parameters({"conv": conv}, seed=0)
+y = conv.forward(np.ones((2, 1, 5, 5), dtype=np.float32))
+conv.backward(np.ones_like(y))
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-1500:]

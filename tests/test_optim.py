@@ -180,11 +180,21 @@ def test_adam_minimizes_a_quadratic():
     assert np.max(np.abs(params.data - target)) < 1e-3
 
 
-def test_bad_hyperparameters_and_state_are_refused():
-    with pytest.raises(ValueError, match="lr > 0"):
-        Adam(make_params(None), lr=0)
-    with pytest.raises(ValueError, match="momentum"):
-        SGD(make_params(None), momentum=1.5)
+@pytest.mark.parametrize("make, kwargs, says", [
+    (Adam, {"lr": 0}, "lr must be a finite number > 0, got 0"),
+    (Adam, {"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
+    (Adam, {"beta2": 1.0}, "beta2 must be a finite number ≥ 0 and < 1, got 1.0"),
+    (Adam, {"eps": -1e-8}, "eps must be a finite number ≥ 0, got -1e-08"),
+    (SGD, {"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
+    (SGD, {"momentum": 1.5}, "momentum must be a finite number ≥ 0 and < 1, got 1.5"),
+])
+def test_bad_hyperparameters_are_refused_by_name(make, kwargs, says):
+    with pytest.raises(ValueError) as err:
+        make(make_params(None), **kwargs)
+    assert str(err.value) == says
+
+
+def test_bad_state_is_refused():
     adam = Adam(make_params(None))
     state = adam.state_dict()
     state["m"] = np.zeros(7)

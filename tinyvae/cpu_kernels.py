@@ -1,29 +1,27 @@
 """A fused CPU kernel for Adam's update, compiled by Numba: one pass instead of twelve.
 
 ``optim.Adam._update`` is the reference: twelve whole-array NumPy operations over the flat
-buffers (P = 652,824 numbers for the default 784-400-20 model, 2.6 MB each in float32).
-Each operation streams its arrays through memory again, so the update is bound by memory
-traffic, not arithmetic: about 0.7 ms per step, a quarter of a whole training step. NumPy
-has no way to say "do these twelve things to each element, then move on".
+buffers (P = 652,824 numbers for the default 784-400-20 model). Each operation streams its
+arrays through memory again, so the update is bound by memory traffic, not arithmetic, and
+NumPy has no way to say "do these twelve things to each element, then move on".
 
 ``adam_update`` below says exactly that: a loop over the parameters doing Algorithm 1's
-three lines to one number at a time. In plain Python the loop takes half a second; Numba
-compiles it to machine code that reads g, m, v, θ once and writes m, v, θ once, using the
-CPU's vector instructions: about 0.14 ms per update measured alone (0.23 ms inside a training
-step), which took a training epoch from 0.91 to 0.69–0.80 of PyTorch's time
-(docs/benchmarks.md). The arithmetic is the reference's, operation for operation in the
-same dtype, so the two give the same bits (``tests/test_optim.py`` checks it).
+three lines to one number at a time. Numba compiles it to machine code that reads g, m, v, θ
+once and writes m, v, θ once, using the CPU's vector instructions (how much that saves, with
+the command that measured it: docs/benchmarks.md). The arithmetic is the reference's,
+operation for operation in the same dtype, so the two give the same bits
+(``tests/test_optim.py`` checks it).
 
-Two choices, both measured:
+Two choices (measured in docs/benchmarks.md):
 - **One thread.** ``numba.prange`` would split the loop over both cores, but its OpenMP
-  threads and OpenBLAS's (which run the matrix products) then spin against each other:
-  an epoch took 4.1 s instead of 1.4 s.
+  threads and OpenBLAS's (which run the matrix products) then spin against each other.
 - **``error_model="numpy"``**: division by zero gives inf like NumPy instead of raising like
   Python, which takes a branch out of the loop so that the compiler can vectorize it.
 
-Numba is a dependency of tinyvae, but nothing needs it: without it ``compiled_adam_update``
-returns None and Adam runs its NumPy reference (as the student release always does).
-The GPU has its own twin, one CUDA kernel (tinyvae/fast/cuda_kernels.py); tinyvae.fast chooses.
+Numba is optional (``pip install "tinyvae[fast]"``; the ``dev`` extra has it): without it
+``compiled_adam_update`` returns None and Adam runs its NumPy reference (as the student
+release always does). The GPU has its own twin, one CUDA kernel
+(tinyvae/fast/cuda_kernels.py); tinyvae.fast chooses.
 """
 
 from __future__ import annotations

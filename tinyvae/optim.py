@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tinyvae.fast import twins_for
+from tinyvae.likelihood import check_number
 from tinyvae.params import Parameters
 
 
@@ -25,8 +26,7 @@ class SGD:
     """
 
     def __init__(self, params: Parameters, lr: float = 0.01, momentum: float = 0.0) -> None:
-        if lr <= 0 or not 0 <= momentum < 1:
-            raise ValueError(f"need lr > 0 and 0 ≤ momentum < 1, got lr={lr}, momentum={momentum}")
+        lr, momentum = check_number("lr", lr, above=0), check_number("momentum", momentum, minimum=0, below=1)
         self.params, self.lr, self.momentum = params, lr, momentum
         self.velocity = params.backend.xp.zeros_like(params.data)  # (P,)
         self.t = 0
@@ -73,8 +73,8 @@ class Adam:
     def __init__(self, params: Parameters, lr: float = 1e-3, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, bias_correction: bool = True,
                  fused: bool = True) -> None:
-        if lr <= 0 or not (0 <= beta1 < 1 and 0 <= beta2 < 1) or eps < 0:
-            raise ValueError(f"need lr > 0, 0 ≤ betas < 1, eps ≥ 0; got lr={lr}, betas=({beta1}, {beta2}), eps={eps}")
+        lr, eps = check_number("lr", lr, above=0), check_number("eps", eps, minimum=0)
+        beta1, beta2 = (check_number(name, b, minimum=0, below=1) for name, b in (("beta1", beta1), ("beta2", beta2)))
         self.params = params
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.xp = params.backend.xp
