@@ -69,7 +69,9 @@ class Autoencoder(LikelihoodModel):
                  activation: str = "relu", likelihood: str = "bernoulli", sigma: float | None = 1.0,
                  noise: str = "none", noise_level: float = 0.3, sparsity: str = "none",
                  sparsity_weight: float = 0.1, sparsity_target: float = 0.05, dtype: str = "float32",
-                 backend: Backend | str = "cpu", seed: int = 1, init: str = "pytorch") -> None:
+                 backend: Backend | str = "cpu", seed: int = 1, init: str = "pytorch", arch: str = "dense",
+                 image_shape: tuple[int, int, int] | list[int] | None = None,
+                 channels: tuple[int, ...] | list[int] = (32, 64)) -> None:
         if noise not in NOISES:
             raise ValueError(f"unknown noise {noise!r}: choose one of {', '.join(NOISES)}")
         if sparsity not in SPARSITIES:
@@ -77,11 +79,12 @@ class Autoencoder(LikelihoodModel):
         noise_level = check_number("noise_level", noise_level, above=0, below=1 if noise == "masking" else None)
         sparsity_weight = check_number("sparsity_weight", sparsity_weight, minimum=0)
         sparsity_target = check_number("sparsity_target", sparsity_target, above=0, below=1)
-        super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, dtype, backend, seed, init)
+        super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, dtype, backend, seed, init,
+                         arch, image_shape, channels)
         self.noise, self.noise_level = noise, float(noise_level)
         self.sparsity, self.sparsity_weight, self.sparsity_target = sparsity, float(sparsity_weight), \
             float(sparsity_target)
-        self.encoder = self._network([self.input_dim, *self.hidden, self.latent_dim])
+        self.encoder = self._encoder(self.latent_dim)
         if sparsity == "kl":
             self.encoder = Sequential(*self.encoder.layers, Sigmoid())   # h ∈ (0, 1): ρ̂ is a rate
         self._no_input_gradient(self.encoder)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,10 +33,13 @@ import numpy as np
 from tinyvae.activations import ACTIVATIONS, sigmoid
 from tinyvae.backend import Backend, get_backend
 from tinyvae.base import Array
+from tinyvae.conv import Conv2d
+from tinyvae.conv_nets import conv_decoder, conv_encoder, conv_sides
 from tinyvae.layers import Linear, Sequential, mlp
 from tinyvae.losses import gaussian_nll, gaussian_nll_learned
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+ARCHS = ("dense", "conv")            # the networks: MLPs, or convolutions then MLPs (tinyvae.conv_nets)
 DTYPES = ("float32", "float64")      # float32 to train, float64 for gradient checks
 
 
@@ -62,7 +66,11 @@ class LikelihoodModel:
     """The shared half of a model: checks, sizes, the decoder and −log p(x|z).
 
     Subclasses set ``self._bernoulli_nll`` (the reference or the fused GPU twin), build
-    their encoder with :meth:`_network`, and bind both networks to one Parameters.
+    their encoder with :meth:`_encoder`, and bind both networks to one Parameters.
+
+    ``arch`` chooses the networks: "dense" (MLPs with the ``hidden`` sizes) or "conv"
+    (tinyvae.conv_nets: convolutions with ``channels`` over images of ``image_shape`` (C, H, W),
+    then dense layers of the ``hidden`` sizes). The data stay rows (N, D) either way.
     """
 
     conditional = False     # True: every network call takes labels (N,)
@@ -70,7 +78,8 @@ class LikelihoodModel:
 
     def __init__(self, input_dim: int, hidden: tuple[int, ...] | list[int], latent_dim: int, activation: str,
                  likelihood: str, sigma: float | None, dtype: str, backend: Backend | str, seed: int,
-                 init: str) -> None:
+                 init: str, arch: str = "dense", image_shape: Sequence[int] | None = None,
+                 channels: Sequence[int] = (32, 64)) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         if likelihood not in LIKELIHOODS:
@@ -94,22 +103,52 @@ class LikelihoodModel:
         self.sigma = None if (likelihood == "gaussian" and sigma is None) else float(sigma or 1.0)
         self.dtype = np.dtype(dtype)
         self.init = init
-        decoder_out = 2 * input_dim if self.learned_variance else input_dim
-        self.decoder = self._network([self.latent_dim, *hidden[::-1], decoder_out])
+        self.arch, self.image_shape, self.channels = self._check_arch(arch, image_shape, channels)
+        self.decoder = self._decoder()
         self.rng = self.backend.rng([self.seed, 1])
 
     @property
     def learned_variance(self) -> bool:
         return self.likelihood == "gaussian" and self.sigma is None
 
+    def _check_arch(self, arch: str, image_shape: Sequence[int] | None,
+                    channels: Sequence[int]) -> tuple[str, tuple[int, ...] | None, tuple[int, ...]]:
+        if arch not in ARCHS:
+            raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
+        channels = tuple(check_number("each channels entry", c, minimum=1, integer=True) for c in channels)
+        if arch == "dense":
+            return arch, None, channels
+        if image_shape is None or len(image_shape) != 3 or int(np.prod(image_shape)) != self.input_dim:
+            raise ValueError(f"arch='conv' needs image_shape (C, H, W) with C·H·W = input_dim = {self.input_dim}, "
+                             f"got {image_shape}")
+        if not channels:
+            raise ValueError("arch='conv' needs at least one channels entry")
+        image_shape = tuple(check_number("each image_shape entry", n, minimum=1, integer=True) for n in image_shape)
+        conv_sides(image_shape, len(channels))                    # refuses images too small for the stack
+        return arch, image_shape, channels
+
     def _network(self, sizes: list[int]) -> Sequential:
         """An MLP with these layer sizes (the conditional VAE widens the input for the labels)."""
         return mlp(sizes, self.activation, self.init)
 
+    def _encoder(self, out_dim: int) -> Sequential:
+        """x (N, D) → (N, out_dim): an MLP, or convolutions then an MLP (arch "conv")."""
+        if self.arch == "conv":
+            return conv_encoder(self.image_shape, self.channels, self.hidden, out_dim, self.activation, self.init)
+        return self._network([self.input_dim, *self.hidden, out_dim])
+
+    def _decoder(self) -> Sequential:
+        """z (N, J) → the decoder's output (N, D), or (N, 2D) with a learned variance."""
+        per_pixel = 2 if self.learned_variance else 1
+        if self.arch == "conv":
+            return conv_decoder(self.image_shape, self.channels, self.hidden, self.latent_dim,
+                                per_pixel * self.image_shape[0], self.activation, self.init)
+        return self._network([self.latent_dim, *self.hidden[::-1], per_pixel * self.input_dim])
+
     @staticmethod
     def _no_input_gradient(network: Sequential) -> None:
-        """Skip dL/dx in the network's first Linear layer: nobody needs the gradient w.r.t. the data."""
-        next(layer for layer in network.layers if isinstance(layer, Linear)).input_grad = False
+        """Skip dL/dx in the network's first layer with weights: nobody needs the gradient w.r.t. the data."""
+        next(layer for layer in network.layers if isinstance(layer, (Linear, Conv2d))).input_grad = False
 
     # ------------------------------------------------------------------ checks
     def _check_batch(self, x: Array, check_finite: bool = True) -> Array:
@@ -167,10 +206,17 @@ class LikelihoodModel:
         return gaussian_nll(out, x, self.sigma)
 
     def _common_config(self) -> dict[str, Any]:
-        return {"input_dim": self.input_dim, "hidden": list(self.hidden), "latent_dim": self.latent_dim,
-                "activation": self.activation, "likelihood": self.likelihood, "sigma": self.sigma}
+        config = {"input_dim": self.input_dim, "hidden": list(self.hidden), "latent_dim": self.latent_dim,
+                  "activation": self.activation, "likelihood": self.likelihood, "sigma": self.sigma}
+        if self.arch == "conv":
+            config.update(arch="conv", image_shape=list(self.image_shape), channels=list(self.channels))
+        return config
 
     def _describe(self) -> str:
         """The architecture in one phrase, for __repr__."""
+        if self.arch == "conv":
+            shape = "×".join(map(str, self.image_shape))
+            layers = "-".join(map(str, [f"{shape} conv {'-'.join(map(str, self.channels))}", *self.hidden]))
+            return f"{layers}-{self.latent_dim}, {self.activation}, {self.likelihood}"
         return (f"{self.input_dim}-{'-'.join(map(str, self.hidden))}-{self.latent_dim}, {self.activation}, "
                 f"{self.likelihood}")

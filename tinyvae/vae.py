@@ -75,6 +75,8 @@ class VAE(LikelihoodModel):
     init:        weight initialization of every Linear layer (see tinyvae.layers.Linear);
                  "pytorch", the default, matches pytorch/examples
     backend:     a Backend or its name ("cpu", "gpu", "auto")
+    arch:        "dense" (MLPs) or "conv": convolutions with ``channels`` over images of
+                 ``image_shape`` (C, H, W), then the ``hidden`` dense layers (tinyvae.conv_nets)
     seed:        initial weights come from this seed (on the host, so every device agrees);
                  noise for eps from a generator seeded with [seed, 1] on the device
 
@@ -100,12 +102,16 @@ class VAE(LikelihoodModel):
         seed: int = 1,
         init: str = "pytorch",
         free_bits: float = 0.0,
+        arch: str = "dense",
+        image_shape: tuple[int, int, int] | list[int] | None = None,
+        channels: tuple[int, ...] | list[int] = (32, 64),
     ) -> None:
         beta = check_number("beta", beta, minimum=0)
         free_bits = check_number("free_bits (nats per dimension)", free_bits, minimum=0)
-        super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, dtype, backend, seed, init)
+        super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, dtype, backend, seed, init,
+                         arch, image_shape, channels)
         self.beta, self.free_bits, self.kl_weight = float(beta), float(free_bits), 1.0
-        self.encoder = self._network([self.input_dim, *self.hidden, 2 * self.latent_dim])
+        self.encoder = self._encoder(2 * self.latent_dim)
         self._no_input_gradient(self.encoder)
         twins = twins_for(self.backend)        # the reference maths, or a faster twin of it (tinyvae.fast)
         self.reparam = twins.reparameterize()

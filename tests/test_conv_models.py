@@ -1,0 +1,95 @@
+"""The VAE and the autoencoders with convolutional networks (arch="conv", tinyvae.conv_nets):
+whole-model float64 gradient checks, shapes, the architecture kept in config(), clear errors,
+and a planted bug in the reshape between the convolutions and the dense layers."""
+
+import numpy as np
+import pytest
+
+from tinyvae import VAE, Autoencoder
+from tinyvae.conv import ConvTranspose2d
+from tinyvae.conv_nets import Reshape, conv_decoder, conv_encoder
+from tinyvae.gradcheck import check_model
+from tinyvae.models import model_from_config
+
+SMALL = dict(input_dim=64, hidden=[5], latent_dim=2, arch="conv", image_shape=(1, 8, 8), channels=(2, 3),
+             dtype="float64", seed=4)
+
+
+def batch(likelihood="bernoulli", n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 64))
+    return (x < 0.5).astype(np.float64) if likelihood == "bernoulli" else x, rng.standard_normal((n, 2))
+
+
+@pytest.mark.parametrize("likelihood, sigma", [("bernoulli", 1.0), ("gaussian", 1.0), ("gaussian", None)])
+def test_the_conv_vae_passes_the_whole_model_gradient_check(likelihood, sigma):
+    model = VAE(**SMALL, likelihood=likelihood, sigma=sigma, beta=0.7)
+    x, eps = batch(likelihood)
+    errors = check_model(model, x, eps)
+    assert max(errors.values()) < 1e-6, errors
+    assert any(".W" in name for name in errors) and len(errors) >= 8      # every conv and dense weight checked
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"noise": "gaussian"}, {"sparsity": "kl"}])
+def test_the_conv_autoencoders_pass_the_gradient_check(kwargs):
+    model = Autoencoder(**SMALL, **kwargs)
+    x, _ = batch()
+    noise = model.draw_noise(np.random.default_rng(1), x.shape[0]) if kwargs.get("noise") else None
+    assert max(check_model(model, x, noise).values()) < 1e-6
+
+
+def test_mnist_shapes_and_the_issues_architecture():
+    model = VAE(input_dim=784, hidden=[], latent_dim=20, arch="conv", image_shape=(1, 28, 28))
+    names = [type(layer).__name__ for layer in model.encoder.layers]
+    assert names == ["Reshape", "Conv2d", "ReLU", "Conv2d", "ReLU", "Reshape", "Linear"]
+    assert model.encoder.layers[-1].W.shape == (64 * 7 * 7, 40)
+    x = (np.random.default_rng(0).random((4, 784)) < 0.3).astype(np.float32)
+    elbo = model.loss_and_grads(x)
+    assert np.isfinite(float(elbo.loss)) and model.decode(np.zeros((2, 20), np.float32)).shape == (2, 784)
+    assert model.encoder.layers[1].input_grad is False                     # nobody needs dL/dx of the data
+
+
+def test_odd_sides_come_back_to_their_size():
+    decoder = conv_decoder((1, 14, 14), (4, 4), [], 2, 1, "relu", "pytorch")        # 14 → 7 → 3 and back
+    assert [layer.output_padding for layer in decoder.layers if isinstance(layer, ConvTranspose2d)] == [1, 0]
+    encoder = conv_encoder((1, 14, 14), (4, 4), [], 4, "relu", "pytorch")
+    from tinyvae.params import Parameters
+    Parameters({"e": encoder, "d": decoder}, seed=0)
+    assert decoder.forward(encoder.forward(np.ones((2, 196)))[:, :2]).shape == (2, 196)
+
+
+def test_the_architecture_is_kept_in_the_config():
+    model = VAE(**SMALL)
+    config = model.config()
+    assert config["arch"] == "conv" and config["image_shape"] == [1, 8, 8] and config["channels"] == [2, 3]
+    rebuilt = model_from_config("VAE", config)
+    rebuilt.params.load(model.params.data)
+    x, eps = batch()
+    assert np.array_equal(model.loss(x, eps).loss, rebuilt.loss(x, eps).loss)
+    assert "arch" not in VAE(input_dim=64, hidden=[5], latent_dim=2).config()     # dense configs unchanged
+    assert "8×8 conv 2-3" in repr(model)
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"arch": "resnet"}, "unknown arch 'resnet': choose one of dense, conv"),
+    ({"image_shape": (1, 8, 7)}, "C·H·W = input_dim = 64"),
+    ({"image_shape": None}, "needs image_shape (C, H, W)"),
+    ({"channels": ()}, "at least one channels entry"),
+    ({"channels": (2, 0)}, "each channels entry must be a whole number ≥ 1, got 0"),
+    ({"channels": (2, 2, 2, 2, 2)}, "too small for 5 convolutions"),
+])
+def test_bad_conv_configurations_are_refused_in_one_sentence(kwargs, says):
+    with pytest.raises(ValueError, match=None) as err:
+        VAE(**{**SMALL, **kwargs})
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_reshape_that_scrambles_its_gradient_is_caught(monkeypatch):
+    """Planted bug: the gradient goes back through the reshape in the wrong (transposed) order."""
+    def scrambled(self, dy):
+        return None if dy is None else dy.reshape(self.x_shape[0], -1)[:, ::-1].reshape(self.x_shape)
+
+    monkeypatch.setattr(Reshape, "backward", scrambled)
+    model = VAE(**SMALL)
+    x, eps = batch()
+    assert max(check_model(model, x, eps).values()) > 1e-3
