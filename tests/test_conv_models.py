@@ -93,3 +93,36 @@ def test_a_reshape_that_scrambles_its_gradient_is_caught(monkeypatch):
     model = VAE(**SMALL)
     x, eps = batch()
     assert max(check_model(model, x, eps).values()) > 1e-3
+
+
+SMALL_RUN = ["--dataset", "digits", "--arch", "conv", "--channels", "4", "8", "--latent-dim", "2", "--batch-size",
+             "64", "--no-progress"]
+
+
+def test_train_resume_and_evaluate_a_conv_run(tmp_path, capsys):
+    from tinyvae.checkpoint import load
+    from tinyvae.evaluate import main as evaluate
+    from tinyvae.train import main as train
+
+    out = tmp_path / "conv"
+    assert train([*SMALL_RUN, "--epochs", "1", "--out", str(out)]) == 0
+    assert train(["--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
+    model = load(out)
+    assert model.arch == "conv" and model.channels == (4, 8) and model.hidden == []
+    assert evaluate([str(out), "--iwae-k", "5", "--probe-epochs", "1", "--classifier-epochs", "1"]) == 0
+    assert "epoch   2/2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--arch", "conv", "--model", "cvae"], "the conditional VAE has dense networks only"),
+    (["--channels", "4"], "--channels applies to --arch conv"),
+    (["--arch", "conv", "--channels", "4", "4", "4", "4"], "too small for 4 convolutions"),
+])
+def test_conv_flags_that_do_not_fit_are_one_sentence(tmp_path, capsys, argv, says):
+    from tinyvae.train import main as train
+
+    with pytest.raises(SystemExit) as exit_info:
+        train(["--dataset", "digits", "--no-progress", "--out", str(tmp_path / "run"), *argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and says in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

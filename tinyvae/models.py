@@ -20,8 +20,13 @@ MODELS: dict[str, type] = {"vae": VAE, "cvae": ConditionalVAE, "ae": Autoencoder
 MODEL_CLASSES: dict[str, type] = {cls.__name__: cls for cls in MODELS.values()}
 
 
-def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 10, dtype: str = "float32") -> Any:
-    """The model a run config (tinyvae.trainer.RunConfig, or anything with its fields) asks for."""
+def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 10, dtype: str = "float32",
+                  image_shape: tuple[int, ...] | None = None) -> Any:
+    """The model a run config (tinyvae.trainer.RunConfig, or anything with its fields) asks for.
+
+    ``image_shape`` (H, W) of the dataset's images is what a convolutional model (``run.arch``
+    "conv") needs to see rows as images.
+    """
     if run.model not in MODELS:
         raise ValueError(f"unknown model {run.model!r}: choose one of {', '.join(MODELS)}")
     if run.model == "ae" and (run.beta != 1.0 or run.free_bits or run.kl_warmup or run.kl_cycles):
@@ -30,6 +35,11 @@ def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 1
         raise ValueError(f"noise and sparsity are autoencoder options (model ae), not for the {run.model}")
     common = dict(input_dim=input_dim, hidden=run.hidden, latent_dim=run.latent_dim, activation=run.activation,
                   likelihood=run.likelihood, sigma=run.sigma, dtype=dtype, backend=backend, seed=run.seed)
+    arch = getattr(run, "arch", "dense")
+    if arch == "conv":
+        if run.model == "cvae":
+            raise ValueError("the conditional VAE has dense networks only: arch conv is for the vae and the ae")
+        common.update(arch="conv", image_shape=(1, *image_shape) if image_shape else None, channels=run.channels)
     if run.model == "ae":
         return Autoencoder(**common, noise=run.noise, noise_level=run.noise_level, sparsity=run.sparsity,
                            sparsity_weight=run.sparsity_weight, sparsity_target=run.sparsity_target)

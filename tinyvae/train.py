@@ -38,6 +38,7 @@ from tinyvae.cli import (
 from tinyvae.data import BINARIZE, DATASETS, DataError, load_dataset
 from tinyvae.models import MODELS
 from tinyvae.trainer import RunConfig, Trainer
+from tinyvae.likelihood import ARCHS
 from tinyvae.vae import LIKELIHOODS
 
 # Flags that belong to one kind of model: a VAE's KL term, an autoencoder's noise and penalty.
@@ -56,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, help=f"Adam learning rate (default {d.lr})")
     p.add_argument("--hidden", type=positive_int, nargs="+", help=f"hidden layer sizes (default {d.hidden[0]})")
     p.add_argument("--latent-dim", type=positive_int, help=f"size of z (default {d.latent_dim})")
+    p.add_argument("--arch", choices=ARCHS, help=f"the networks: dense (MLPs) or conv (convolutions, then the "
+                                                 f"--hidden dense layers; none by default) (default {d.arch})")
+    p.add_argument("--channels", type=positive_int, nargs="+", help="arch conv: channels of each k4 s2 p1 "
+                                                                     "convolution (default 32 64)")
     p.add_argument("--activation", choices=list(ACTIVATIONS), help=f"hidden activation (default {d.activation})")
     p.add_argument("--likelihood", choices=LIKELIHOODS, help=f"decoder distribution (default {d.likelihood})")
     p.add_argument("--sigma", type=sigma_value, help="Gaussian decoder std, or 'learned' (default 1.0)")
@@ -92,6 +97,10 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tu
     """The run's config: flags over defaults, or the checkpoint's config when resuming."""
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name) is not None}
     if args.resume is None:
+        if given.get("arch") == "conv":
+            given.setdefault("hidden", [])               # a conv model's dense layers: none unless asked for
+        elif "channels" in given:
+            parser.exit(EXIT_USAGE, "error: --channels applies to --arch conv\n")
         config = RunConfig(**given)
         wrong = AE_ONLY if config.model != "ae" else VAE_ONLY
         misplaced = [name for name in wrong if name in given]

@@ -83,6 +83,8 @@ class RunConfig:
     sparsity_weight: float = 0.1
     sparsity_target: float = 0.05
     exclude_classes: list[int] = field(default_factory=list)   # left out of the training set
+    arch: str = "dense"                 # "dense" or "conv" (tinyvae.conv_nets; vae and ae)
+    channels: list[int] = field(default_factory=lambda: [32, 64])   # arch conv: channels of each convolution
 
 
 class Trainer:
@@ -93,7 +95,8 @@ class Trainer:
         self.config, self.dataset, self.backend = config, dataset, backend
         self.out_dir, self.progress, self.log = Path(out_dir), progress, log
         self.xp = backend.xp
-        self.model = model_for_run(config, dataset.input_dim, backend, n_classes=len(dataset.class_names))
+        self.model = model_for_run(config, dataset.input_dim, backend, n_classes=len(dataset.class_names),
+                                   image_shape=dataset.image_shape)
         self.optimizer = Adam(self.model.params, lr=config.lr)
         self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
         kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
