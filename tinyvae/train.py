@@ -36,9 +36,9 @@ from tinyvae.cli import (
     unwritable,
 )
 from tinyvae.data import BINARIZE, DATASETS, DataError, load_dataset
+from tinyvae.likelihood import ARCHS
 from tinyvae.models import MODELS
 from tinyvae.trainer import RunConfig, Trainer
-from tinyvae.likelihood import ARCHS
 from tinyvae.vae import LIKELIHOODS
 
 # Flags that belong to one kind of model: a VAE's KL term, an autoencoder's noise and penalty.
