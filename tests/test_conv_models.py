@@ -126,3 +126,30 @@ def test_conv_flags_that_do_not_fit_are_one_sentence(tmp_path, capsys, argv, say
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and says in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_benchmarks_pytorch_twin_has_the_same_conv_networks():
+    torch = pytest.importorskip("torch")
+    from tinyvae.backend import get_backend
+    from tinyvae.benchmark import TorchVAE
+    from tinyvae.data import load_dataset
+    from tinyvae.models import model_for_run
+    from tinyvae.trainer import RunConfig
+
+    digits = load_dataset("digits")
+    config = RunConfig(dataset="digits", arch="conv", hidden=[6], channels=[3, 5], latent_dim=2)
+    ours = model_for_run(config, digits.input_dim, get_backend("cpu"), image_shape=digits.image_shape)
+    theirs = TorchVAE(config, digits, "cpu")
+    shapes = [tuple(p.shape) for net in (theirs.encoder, theirs.decoder) for p in net.parameters()]
+    shapes = [shape[::-1] if len(shape) == 2 else shape for shape in shapes]      # Linear: torch keeps Wᵀ
+    assert shapes == [tuple(shape) for _, shape in ours.params.layout.values()]
+    x = torch.zeros(4, 64)
+    assert tuple(theirs.decoder(theirs.encoder(x)[:, :2]).shape) == (4, 64)
+
+
+def test_the_benchmark_runs_a_conv_model(capsys):
+    from tinyvae.benchmark import main as benchmark
+
+    assert benchmark(["--arch", "conv", "--channels", "4", "--dataset", "digits", "--epochs", "1", "--no-torch",
+                      "--no-memory"]) == 0
+    assert "conv 4-20" in capsys.readouterr().out

@@ -33,29 +33,24 @@ import numpy as np
 from tinyvae import __version__
 from tinyvae.backend import BackendError, get_backend
 from tinyvae.cli import EXIT_FAILED, EXIT_USAGE, parser, positive_int, unwritable
+from tinyvae.conv_nets import KERNEL, PADDING, STRIDE, conv_sides
 from tinyvae.data import DATASETS, DataError, Dataset, load_dataset
 from tinyvae.trainer import RunConfig, Trainer
 
 
 class TorchVAE:
-    """pytorch/examples' VAE and its training loop, for comparison only (imports torch lazily)."""
+    """pytorch/examples' VAE and its training loop, for comparison only (imports torch lazily);
+    with ``config.arch == "conv"`` the convolutional networks of tinyvae.conv_nets, layer for layer."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, device: str) -> None:
         import torch
 
         self.torch, self.config, self.device = torch, config, device
         torch.manual_seed(config.seed)
-        d = dataset.train_images.shape[1]
-        sizes_enc = [d, *config.hidden]
-        layers: list[Any] = []
-        for a, b in zip(sizes_enc[:-1], sizes_enc[1:], strict=True):
-            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-        self.encoder = torch.nn.Sequential(*layers, torch.nn.Linear(sizes_enc[-1], 2 * config.latent_dim))
-        sizes_dec = [config.latent_dim, *config.hidden[::-1]]
-        layers = []
-        for a, b in zip(sizes_dec[:-1], sizes_dec[1:], strict=True):
-            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-        self.decoder = torch.nn.Sequential(*layers, torch.nn.Linear(sizes_dec[-1], d))
+        if config.arch == "conv":
+            self.encoder, self.decoder = self._conv_networks(config, dataset.image_shape)
+        else:
+            self.encoder, self.decoder = self._dense_networks(config, dataset.train_images.shape[1])
         self.encoder.to(device)
         self.decoder.to(device)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
@@ -63,6 +58,36 @@ class TorchVAE:
         self.train_x = torch.from_numpy(dataset.train_images).to(device)
         self.test_x = torch.from_numpy(dataset.test_images).to(device)
         self.scale = 1.0 / dataset.max_value
+
+    def _dense_networks(self, config: RunConfig, d: int) -> tuple[Any, Any]:
+        encoder = self._mlp([d, *config.hidden, 2 * config.latent_dim])
+        decoder = self._mlp([config.latent_dim, *config.hidden[::-1], d])
+        return self.torch.nn.Sequential(*encoder), self.torch.nn.Sequential(*decoder)
+
+    def _conv_networks(self, config: RunConfig, image: tuple[int, int]) -> tuple[Any, Any]:
+        """tinyvae.conv_nets' networks in torch.nn: the same layers, sizes and output paddings."""
+        nn, channels = self.torch.nn, config.channels
+        sides = conv_sides((1, *image), len(channels))
+        features = channels[-1] * sides[-1][0] * sides[-1][1]
+        encoder: list[Any] = [nn.Unflatten(1, (1, *image))]
+        for c_in, c_out in zip([1, *channels[:-1]], channels, strict=True):
+            encoder += [nn.Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING), nn.ReLU()]
+        encoder += [nn.Flatten(), *self._mlp([features, *config.hidden, 2 * config.latent_dim])]
+        decoder = [*self._mlp([config.latent_dim, *config.hidden[::-1], features]), nn.ReLU(),
+                   nn.Unflatten(1, (channels[-1], *sides[-1]))]
+        widths = [*channels[::-1], 1]
+        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            pad = sides[-2 - i][0] - 2 * sides[-1 - i][0]
+            decoder.append(nn.ConvTranspose2d(c_in, c_out, KERNEL, STRIDE, PADDING, output_padding=pad))
+            if i < len(widths) - 2:
+                decoder.append(nn.ReLU())
+        return nn.Sequential(*encoder), nn.Sequential(*decoder, nn.Flatten())
+
+    def _mlp(self, sizes: list[int]) -> list[Any]:
+        nn, layers = self.torch.nn, []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
+        return layers
 
     def _loss(self, x: Any) -> Any:
         torch, J = self.torch, self.config.latent_dim
@@ -136,6 +161,7 @@ def machine_description(backend_name: str) -> dict[str, Any]:
 def child_peak_memory(framework: str, args: argparse.Namespace) -> float | None:
     """Peak resident memory (MiB) of a fresh process that loads the data and trains one epoch."""
     command = [sys.executable, "-m", "tinyvae.benchmark", "--child", framework, "--device", args.device,
+               "--arch", args.arch, "--channels", *map(str, args.channels),
                "--dataset", args.dataset, "--batch-size", str(args.batch_size), "--epochs", "1"]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
@@ -171,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--arch", choices=["dense", "conv"], default="dense",
+                   help="dense: 784-400-20 (pytorch/examples); conv: Conv(1→32→64, k4 s2 p1) → Linear(→2·20) "
+                        "and its mirror (tinyvae.conv_nets)")
+    p.add_argument("--channels", type=positive_int, nargs="+", default=[32, 64], help="--arch conv: channels")
     p.add_argument("--no-torch", action="store_true", help="measure tinyvae only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--json", help="also write the results to this file")
@@ -188,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
-    config = RunConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size)
+    config = RunConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, arch=args.arch,
+                       channels=list(args.channels), hidden=[] if args.arch == "conv" else [400])
     if args.child:
         run_child(args, config, dataset, backend)
         return 0
@@ -196,11 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     use_torch = not args.no_torch and torch_version() is not None
     info = machine_description(str(backend))
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
-    print(f"model: {'-'.join(map(str, [784, *config.hidden, config.latent_dim]))}, batch {config.batch_size}, "
-          f"{config.epochs} epochs of {dataset.name} ({dataset.train_images.shape[0]:,} images)")
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(config, dataset, backend, out, progress=False,
                           log=lambda line: None if line.startswith("epoch") else print(line))
+        print(f"model: {trainer.model}, batch {config.batch_size}, {config.epochs} epochs of {dataset.name} "
+              f"({dataset.train_images.shape[0]:,} images)")
         print(f"Adam's update: {trainer.optimizer.update_kernel}")
         reference = TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu") if use_torch else None
         ours, theirs = [], []
