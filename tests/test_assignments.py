@@ -98,7 +98,7 @@ def test_reference_solution_scores_full_marks(reference_report):
         assert a.status == "finished" and a.notes == []
         assert a.points == a.max_points > 0, [(t.name, t.message) for t in a.tests if t.outcome != "passed"]
     assert report.notes == [] and [a.id for a in report.assignments] == IDS
-    assert report.max_points == 53
+    assert report.max_points == 67
     saved = json.loads(path.read_text())
     assert saved["points"] == saved["max_points"] == report.max_points
     assert path.read_text().splitlines()[0].startswith('{"sandbox": "sandboxed: bubblewrap')
@@ -217,6 +217,15 @@ MUTATIONS = [
      "xp.abs(g, out=tmp)"),
     ("A4", "β₁ and β₂ mixed up in m", "optim.py:Adam._update", "tmp *= 1.0 - b1", "tmp *= 1.0 - b2"),
     ("A4", "step uphill (sign flip)", "optim.py:Adam._update", "theta -= tmp", "theta += tmp"),
+    ("A5", "conv dW with its input channels reversed", "conv.py:Conv2d.backward",
+     "from_patch_order(dY.T @ self.cols, self.dW.shape)",
+     "from_patch_order(dY.T @ self.cols, self.dW.shape)[:, ::-1]"),
+    ("A5", "conv db accumulates instead of overwriting", "conv.py:Conv2d.backward",
+     "dy.sum(axis=(0, 2, 3), out=self.db)", "self.db += dy.sum(axis=(0, 2, 3))"),
+    ("A5", "transposed convolution forgets the bias", "conv.py:ConvTranspose2d.forward",
+     "y += self.b[:, None, None]", "pass"),
+    ("A5", "transposed convolution's dx through Wᵀ twice", "conv.py:ConvTranspose2d.backward",
+     "from_rows(D @ self.W_mat.T, N, H, W)", "from_rows(D @ self.W_mat.T * 2.0, N, H, W)"),
 ]
 
 
@@ -273,7 +282,7 @@ def test_builder_command_reports_bad_markers_in_one_line(tmp_path):
     (["grade", "{tmp}", "--timeout", "-1"], "error: --timeout and --check-timeout must be positive numbers of seconds"),
     (["grade", "{tmp}", "--check-timeout", "nan"], "error: --timeout and --check-timeout must be positive numbers"),
     (["grade", "{tmp}", "--jobs", "0"], "error: --jobs must be at least 1, got 0"),
-    (["grade", "{tmp}", "--only", "A9"], "error: unknown assignment 'A9': choose one of A1, A2, A3, A4"),
+    (["grade", "{tmp}", "--only", "A9"], "error: unknown assignment 'A9': choose one of A1, A2, A3, A4, A5"),
     (["grade", "{tmp}", "--report", "{tmp}/no/such/r.json"], "error: --report {tmp}/no/such/r.json: the folder"),
     (["build", "{tmp}/file.txt"], "error: {tmp}/file.txt is a file, not a folder"),
     (["grade", "{tmp}", "--test"], "unrecognized arguments: --test"),

@@ -148,11 +148,13 @@ class Conv2d(_ConvBase):
     def backward(self, dy: Array) -> Array:
         self._check_dy(dy)
         dY = to_rows(dy)                                         # (N·H_out·W_out, C_out)
+        ### BEGIN SOLUTION
         self.dW[...] = from_patch_order(dY.T @ self.cols, self.dW.shape)   # dW = dYᵀ X  (C_out, C_in, k, k)
         dy.sum(axis=(0, 2, 3), out=self.db)                      # db = Σ dy    (C_out,)
         if self.input_grad:                                      # dx = col2im(dY W): (N, C_in, H, W)
             return self.patches.col2im(dY @ self.W_mat, self.x_shape)
         return None                                              # a first layer: nobody needs dx
+        ### END SOLUTION
 
 
 class ConvTranspose2d(_ConvBase):
@@ -205,19 +207,23 @@ class ConvTranspose2d(_ConvBase):
         self.y_shape = self.output_shape(self.x_shape)
         self.W_mat = patch_order(self.W)                         # (C_in, k·k·C_out), kept
         self.X = to_rows(x)                                      # (N·H·W, C_in), kept
+        ### BEGIN SOLUTION
         y = self.patches.col2im(self.X @ self.W_mat, self.y_shape)   # Aᵀx: (N, C_out, H_out, W_out)
         y += self.b[:, None, None]
         return y
+        ### END SOLUTION
 
     def backward(self, dy: Array) -> Array:
         self._check_dy(dy)
         N, _, H, W = self.x_shape
+        ### BEGIN SOLUTION
         D = self.patches.im2col(dy)                              # (N·H·W, k·k·C_out): A's own im2col
         self.dW[...] = from_patch_order(self.X.T @ D, self.dW.shape)   # dW = Xᵀ D  (C_in, C_out, k, k)
         dy.sum(axis=(0, 2, 3), out=self.db)                      # db = Σ dy    (C_out,)
         if self.input_grad:                                      # dx = A dy: (N, C_in, H, W)
             return from_rows(D @ self.W_mat.T, N, H, W)
         return None                                              # a first layer: nobody needs dx
+        ### END SOLUTION
 
     def _arguments(self) -> str:
         return super()._arguments() + f", output_padding={self.output_padding}"

@@ -146,7 +146,31 @@ def adam_vae(tv: Modules, a: Arrays, model: dict[str, Any], lr: float) -> Arrays
     return {"before": np.array(before), "after": np.array(float(net.loss(a["data"], a["eps"]).loss))}
 
 
+def conv(tv: Modules, a: Arrays, transposed: bool, c_in: int, c_out: int, k: int, stride: int = 1,
+         padding: int = 0, output_padding: int = 0, input_grad: bool = True, stale: bool = False) -> Arrays:
+    """Conv2d or ConvTranspose2d with weights W, b: y = forward(x), then dx = backward(dy) with dW, db.
+
+    ``stale``: a forward and backward on (x0, dy0) first, so a gradient left behind shows.
+    """
+    module = tv("conv")
+    extra = {"output_padding": output_padding} if transposed else {}
+    kind = module.ConvTranspose2d if transposed else module.Conv2d
+    layer = kind(c_in, c_out, k, stride, padding, input_grad=input_grad, **extra)
+    params = _float64_params(tv, {"conv": layer})
+    layer.W[...], layer.b[...] = a["W"], a["b"]
+    if stale:
+        layer.forward(a["x0"])
+        layer.backward(a["dy0"])
+    out = {"y": np.array(layer.forward(a["x"]))}
+    dx = layer.backward(a["dy"])
+    out["dx_is_none"] = np.array(dx is None)
+    if dx is not None:
+        out["dx"] = np.array(dx)
+    out["dW"], out["db"], out["grad"] = np.array(layer.dW), np.array(layer.db), np.array(params.grad)
+    return out
+
+
 PROBES: dict[str, Callable[..., Arrays]] = {
     f.__name__: f for f in (linear, relu, mlp, bernoulli_nll, gaussian_kl, reparameterize, vae, adam_steps,
-                            adam_quadratic, adam_vae)
+                            adam_quadratic, adam_vae, conv)
 }

@@ -4,7 +4,7 @@ Both start with the line that says whether student code ran in the sandbox. JSON
 (``Report.to_dict``; the first line of the file is ``{"sandbox": "...",``)::
 
     {"sandbox": "sandboxed: bubblewrap 0.11.0 at /usr/bin/bwrap",
-     "submission": "/path", "points": 41, "max_points": 53, "notes": ["..."],
+     "submission": "/path", "points": 41, "max_points": 67, "notes": ["..."],
      "assignments": [{"id": "A1", "title": "...", "points": 13, "max_points": 15,
                       "public": [7, 7], "hidden": [6, 8], "status": "finished", "seconds": 0.8,
                       "notes": ["..."],

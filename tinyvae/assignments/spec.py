@@ -62,6 +62,8 @@ ASSIGNMENTS = (
                 "vae.py:VAE.backward")),
     Assignment("A4", "a4_adam_training", "Adam and training",
                ("optim.py:Adam.step", "optim.py:Adam._update")),
+    Assignment("A5", "a5_convolution", "Convolution and its adjoint",
+               ("conv.py:Conv2d.backward", "conv.py:ConvTranspose2d.forward", "conv.py:ConvTranspose2d.backward")),
 )
 
 HINTS = {
@@ -93,6 +95,16 @@ HINTS = {
         "on [dmu, dlogvar] joined along axis 1",
     "optim.py:Adam.step":
         "fold the bias correction into the step: lr_t = α · √(1 − β₂ᵗ) / (1 − β₁ᵗ) and eps_t = ε · √(1 − β₂ᵗ)",
+    "conv.py:Conv2d.backward":
+        "with dY = to_rows(dy) (N·H_out·W_out, C_out) and the patches X = self.cols kept by forward: write "
+        "dW = dYᵀ X (back to (C_out, C_in, k, k) with from_patch_order) and db = Σ dy over axes 0, 2, 3 IN PLACE; "
+        "return dx = col2im(dY W) with self.patches.col2im and self.W_mat (None when not self.input_grad)",
+    "conv.py:ConvTranspose2d.forward":
+        "y = Aᵀx + b, where A is the convolution with this W: that is Conv2d's dx with dy := x, so "
+        "col2im(X W) with X = self.X, W = self.W_mat and the output shape self.y_shape; add b per channel",
+    "conv.py:ConvTranspose2d.backward":
+        "dx = A dy is a convolution of dy: D = self.patches.im2col(dy), dx = D Wᵀ back to NCHW (from_rows); "
+        "dW = Xᵀ D (from_patch_order) and db = Σ dy over axes 0, 2, 3, written in place",
     "optim.py:Adam._update":
         "update in place, using tmp as scratch and out= so that nothing is allocated: "
         "m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,  θ ← θ − lr_t · m / (√v + eps_t)",
