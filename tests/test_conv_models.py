@@ -153,3 +153,22 @@ def test_the_benchmark_runs_a_conv_model(capsys):
     assert benchmark(["--arch", "conv", "--channels", "4", "--dataset", "digits", "--epochs", "1", "--no-torch",
                       "--no-memory"]) == 0
     assert "conv 4-20" in capsys.readouterr().out
+
+
+def test_the_dense_vs_conv_table_script_runs(tmp_path):
+    """docs/scripts/dense_vs_conv.py, which made the table in docs/family.md, on two tiny digits runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tinyvae.train import main as train
+
+    for arch, extra in (("dense", ["--hidden", "16"]), ("conv", ["--channels", "4"])):
+        assert train(["--dataset", "digits", "--epochs", "1", "--latent-dim", "2", "--arch", arch, *extra,
+                      "--no-progress", "--out", str(tmp_path / arch)]) == 0
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "dense_vs_conv.py"
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "dense"), str(tmp_path / "conv")],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-1500:]
+    rows = result.stdout.strip().splitlines()
+    assert len(rows) == 4 and rows[2].startswith("| dense |") and rows[3].startswith("| conv |")
