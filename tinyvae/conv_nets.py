@@ -62,27 +62,30 @@ def conv_sides(image_shape: Sequence[int], n_layers: int) -> list[tuple[int, int
     return sides
 
 
-def conv_encoder(image_shape: Sequence[int], channels: Sequence[int], hidden: Sequence[int], out_dim: int,
-                 activation: str, init: str) -> Sequential:
-    """(N, C·H·W) → (N, out_dim): the convolutions, then an MLP over the flattened features."""
-    C = image_shape[0]
-    sides = conv_sides(image_shape, len(channels))
+def conv_features(image_shape: Sequence[int], channels: Sequence[int]) -> int:
+    """F: how many numbers the last feature maps of the convolutions hold (channels[-1]·h·w)."""
+    h, w = conv_sides(image_shape, len(channels))[-1]
+    return channels[-1] * h * w
+
+
+def conv_stack(image_shape: Sequence[int], channels: Sequence[int], activation: str,
+               init: str) -> tuple[Sequential, int]:
+    """(N, C·H·W) → (N, F): the encoder's convolutions, each followed by the activation, then
+    flattened; returns the stack and F, the number of features it outputs."""
     layers: list[Layer] = [Reshape(image_shape)]
-    for c_in, c_out in zip([C, *channels[:-1]], channels, strict=True):
+    for c_in, c_out in zip([image_shape[0], *channels[:-1]], channels, strict=True):
         layers += [Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING, init=init), make_activation(activation)]
-    features = channels[-1] * sides[-1][0] * sides[-1][1]
-    layers.append(Reshape((features,)))
-    return Sequential(*layers, *mlp([features, *hidden, out_dim], activation, init).layers)
+    features = conv_features(image_shape, channels)
+    return Sequential(*layers, Reshape((features,))), features
 
 
-def conv_decoder(image_shape: Sequence[int], channels: Sequence[int], hidden: Sequence[int], latent_dim: int,
-                 out_channels: int, activation: str, init: str) -> Sequential:
-    """(N, J) → (N, out_channels·H·W): an MLP to the last feature maps, then transposed convolutions."""
+def conv_transpose_stack(image_shape: Sequence[int], channels: Sequence[int], out_channels: int, activation: str,
+                         init: str) -> Sequential:
+    """(N, F) → (N, out_channels·H·W): the decoder's half, the mirror of :func:`conv_stack`: the
+    activation, the feature maps, then transposed convolutions (the last without activation)."""
     sides = conv_sides(image_shape, len(channels))
     h, w = sides[-1]
-    features = channels[-1] * h * w
-    layers: list[Layer] = [*mlp([latent_dim, *hidden[::-1], features], activation, init).layers,
-                           make_activation(activation), Reshape((channels[-1], h, w))]
+    layers: list[Layer] = [make_activation(activation), Reshape((channels[-1], h, w))]
     widths = [*channels[::-1], out_channels]
     for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         (H_in, W_in), (H, W) = sides[-1 - i], sides[-2 - i]
@@ -95,3 +98,18 @@ def conv_decoder(image_shape: Sequence[int], channels: Sequence[int], hidden: Se
             layers.append(make_activation(activation))
     layers.append(Reshape((out_channels * image_shape[1] * image_shape[2],)))
     return Sequential(*layers)
+
+
+def conv_encoder(image_shape: Sequence[int], channels: Sequence[int], hidden: Sequence[int], out_dim: int,
+                 activation: str, init: str) -> Sequential:
+    """(N, C·H·W) → (N, out_dim): the convolutions, then an MLP over the flattened features."""
+    stack, features = conv_stack(image_shape, channels, activation, init)
+    return Sequential(*stack.layers, *mlp([features, *hidden, out_dim], activation, init).layers)
+
+
+def conv_decoder(image_shape: Sequence[int], channels: Sequence[int], hidden: Sequence[int], latent_dim: int,
+                 out_channels: int, activation: str, init: str) -> Sequential:
+    """(N, J) → (N, out_channels·H·W): an MLP to the last feature maps, then transposed convolutions."""
+    head = mlp([latent_dim, *hidden[::-1], conv_features(image_shape, channels)], activation, init)
+    return Sequential(*head.layers, *conv_transpose_stack(image_shape, channels, out_channels, activation,
+                                                          init).layers)

@@ -68,14 +68,17 @@ class ConditionalVAE(VAE):
     def __init__(self, input_dim: int = 784, hidden: tuple[int, ...] | list[int] = (400,), latent_dim: int = 20,
                  activation: str = "relu", likelihood: str = "bernoulli", sigma: float | None = 1.0,
                  beta: float = 1.0, dtype: str = "float32", backend: Backend | str = "cpu", seed: int = 1,
-                 init: str = "pytorch", free_bits: float = 0.0, n_classes: int = 10) -> None:
+                 init: str = "pytorch", free_bits: float = 0.0, n_classes: int = 10, arch: str = "dense",
+                 image_shape: tuple[int, int, int] | list[int] | None = None,
+                 channels: tuple[int, ...] | list[int] = (32, 64)) -> None:
         self.n_classes = check_number("n_classes", n_classes, minimum=2, integer=True)
         self._appenders: list[AppendLabels] = []
         super().__init__(input_dim, hidden, latent_dim, activation, likelihood, sigma, beta, dtype, backend, seed,
-                         init, free_bits)
+                         init, free_bits, arch, image_shape, channels)
 
     def _network(self, sizes: list[int]) -> Sequential:
-        """[input | onehot(y)] followed by an MLP whose first layer is C inputs wider."""
+        """[input | onehot(y)] followed by an MLP whose first layer is C inputs wider. With arch "conv"
+        the encoder's labels join the features after the convolutions, the decoder's join z."""
         append = AppendLabels()
         self._appenders.append(append)
         net = mlp([sizes[0] + self.n_classes, *sizes[1:]], self.activation, self.init)

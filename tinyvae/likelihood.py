@@ -34,7 +34,7 @@ from tinyvae.activations import ACTIVATIONS, sigmoid
 from tinyvae.backend import Backend, get_backend
 from tinyvae.base import Array
 from tinyvae.conv import Conv2d
-from tinyvae.conv_nets import conv_decoder, conv_encoder, conv_sides
+from tinyvae.conv_nets import conv_features, conv_sides, conv_stack, conv_transpose_stack
 from tinyvae.layers import Linear, Sequential, mlp
 from tinyvae.losses import gaussian_nll, gaussian_nll_learned
 
@@ -132,17 +132,21 @@ class LikelihoodModel:
         return mlp(sizes, self.activation, self.init)
 
     def _encoder(self, out_dim: int) -> Sequential:
-        """x (N, D) → (N, out_dim): an MLP, or convolutions then an MLP (arch "conv")."""
+        """x (N, D) → (N, out_dim): an MLP, or (arch "conv") convolutions then an MLP over their F features."""
         if self.arch == "conv":
-            return conv_encoder(self.image_shape, self.channels, self.hidden, out_dim, self.activation, self.init)
+            stack, features = conv_stack(self.image_shape, self.channels, self.activation, self.init)
+            return Sequential(*stack.layers, *self._network([features, *self.hidden, out_dim]).layers)
         return self._network([self.input_dim, *self.hidden, out_dim])
 
     def _decoder(self) -> Sequential:
-        """z (N, J) → the decoder's output (N, D), or (N, 2D) with a learned variance."""
+        """z (N, J) → the decoder's output (N, D), or (N, 2D) with a learned variance; with arch "conv"
+        an MLP to the F features of the last feature maps, then transposed convolutions."""
         per_pixel = 2 if self.learned_variance else 1
         if self.arch == "conv":
-            return conv_decoder(self.image_shape, self.channels, self.hidden, self.latent_dim,
-                                per_pixel * self.image_shape[0], self.activation, self.init)
+            head = self._network([self.latent_dim, *self.hidden[::-1], conv_features(self.image_shape, self.channels)])
+            tail = conv_transpose_stack(self.image_shape, self.channels, per_pixel * self.image_shape[0],
+                                        self.activation, self.init)
+            return Sequential(*head.layers, *tail.layers)
         return self._network([self.latent_dim, *self.hidden[::-1], per_pixel * self.input_dim])
 
     @staticmethod

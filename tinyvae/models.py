@@ -37,8 +37,6 @@ def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 1
                   likelihood=run.likelihood, sigma=run.sigma, dtype=dtype, backend=backend, seed=run.seed)
     arch = getattr(run, "arch", "dense")
     if arch == "conv":
-        if run.model == "cvae":
-            raise ValueError("the conditional VAE has dense networks only: arch conv is for the vae and the ae")
         common.update(arch="conv", image_shape=(1, *image_shape) if image_shape else None, channels=run.channels)
     if run.model == "ae":
         return Autoencoder(**common, noise=run.noise, noise_level=run.noise_level, sparsity=run.sparsity,

@@ -83,7 +83,7 @@ class RunConfig:
     sparsity_weight: float = 0.1
     sparsity_target: float = 0.05
     exclude_classes: list[int] = field(default_factory=list)   # left out of the training set
-    arch: str = "dense"                 # "dense" or "conv" (tinyvae.conv_nets; vae and ae)
+    arch: str = "dense"                 # "dense" or "conv" (tinyvae.conv_nets)
     channels: list[int] = field(default_factory=lambda: [32, 64])   # arch conv: channels of each convolution
 
 
