@@ -97,6 +97,11 @@ CASES = [
     ("train", [*SMALL, "--model", "ae", "--noise", "masking", "--noise-level", "1.5"], 2,
      "noise_level must be a finite number > 0 and < 1, got 1.5"),
     ("train", [*SMALL, "--model", "ae", "--free-bits", "1"], 2, "--free-bits does not apply to --model ae"),
+    ("train", [*SMALL, "--iwae-k", "0"], 2, "argument --iwae-k: must be a whole number ≥ 1, got 0"),
+    ("train", [*SMALL, "--iwae-k", "2.5"], 2, "argument --iwae-k: must be a whole number ≥ 1, got '2.5'"),
+    ("train", [*SMALL, "--model", "ae", "--iwae-k", "5"], 2, "--iwae-k does not apply to --model ae"),
+    ("train", [*SMALL, "--model", "cvae", "--iwae-k", "5"], 2, "iwae_k trains the plain vae"),
+    ("train", [*SMALL, "--iwae-k", "5", "--beta", "2"], 2, "iwae_k trains the plain vae"),
     ("train", [*SMALL, "--exclude-classes", "12"], 2, "exclude_classes must name some, not all"),
     ("train", [*SMALL, "--kl-warmup", "2", "--kl-cycles", "2"], 2, "error: "),
     # train: where it would write, checked before any training

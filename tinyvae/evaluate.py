@@ -75,7 +75,7 @@ def score_test_set(model: Any, test: np.ndarray, max_value: int, seed: int) -> t
     totals, mus, logvars = xp.zeros(4, dtype=np.float64), [], []
     for start in range(0, len(test), EVAL_BATCH):
         x = as_floats(model, test[start:start + EVAL_BATCH], max_value)
-        s = metrics.elbo_parts(model, x, noise.standard_normal((x.shape[0], model.latent_dim), dtype=model.dtype))
+        s = metrics.elbo_parts(model, x, model.draw_noise(noise, x.shape[0]))
         totals += xp.stack([s.recon.sum(dtype=np.float64), s.kl.sum(dtype=np.float64), s.bce.sum(), s.mse.sum()])
         mus.append(model.backend.to_numpy(s.mu))
         logvars.append(model.backend.to_numpy(s.logvar))

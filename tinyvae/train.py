@@ -41,7 +41,7 @@ from tinyvae.trainer import RunConfig, Trainer
 from tinyvae.vae import LIKELIHOODS
 
 # Flags that belong to one kind of model: a VAE's KL term, an autoencoder's noise and penalty.
-VAE_ONLY = ("beta", "free_bits", "kl_warmup", "kl_cycles")
+VAE_ONLY = ("beta", "free_bits", "kl_warmup", "kl_cycles", "iwae_k")
 AE_ONLY = ("noise", "noise_level", "sparsity", "sparsity_weight", "sparsity_target")
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="KL annealing: raise the KL weight linearly from 0 to 1 over EPOCHS epochs (default 0, off)")
     p.add_argument("--kl-cycles", type=positive_int, metavar="C",
                    help="cyclical KL annealing: C cycles over the run, each ramping 0→1 then holding 1")
+    p.add_argument("--iwae-k", type=positive_int, metavar="K",
+                   help="train the vae on the importance-weighted bound L_K, K samples per example (default: "
+                        "the ELBO)")
     p.add_argument("--noise", choices=NOISES, help=f"autoencoder: corrupt the input (denoising) (default {d.noise})")
     p.add_argument("--noise-level", type=positive_float, help=f"autoencoder: Gaussian noise std or masking "
                                                                f"probability (default {d.noise_level})")

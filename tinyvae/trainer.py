@@ -83,6 +83,7 @@ class RunConfig:
     sparsity_weight: float = 0.1
     sparsity_target: float = 0.05
     exclude_classes: list[int] = field(default_factory=list)   # left out of the training set
+    iwae_k: int = 0                     # K ≥ 1: train the vae on the IWAE bound L_K (0: the ELBO)
 
 
 class Trainer:
@@ -298,6 +299,7 @@ class Trainer:
         row = {"epoch": epoch, "train_loss": float(train[1] + self.model.beta * train[2]),
                "train_recon": float(train[1]), "train_kl": float(train[2]), **test,
                "kl_weight": float(self.model.kl_weight) if self.annealing else 1.0,
+               **({"train_neg_L_k": float(train[0])} if cfg.iwae_k else {}),       # the IWAE objective
                "train_seconds": round(seconds, 4)}
         self.history.append(row)
         self.epochs_done = epoch
