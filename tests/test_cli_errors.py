@@ -102,6 +102,12 @@ CASES = [
     ("train", [*SMALL, "--model", "ae", "--iwae-k", "5"], 2, "--iwae-k does not apply to --model ae"),
     ("train", [*SMALL, "--model", "cvae", "--iwae-k", "5"], 2, "iwae_k trains the plain vae"),
     ("train", [*SMALL, "--iwae-k", "5", "--beta", "2"], 2, "iwae_k trains the plain vae"),
+    ("train", [*SMALL, "--model", "m2"], 2, "--model m2 needs --labels N"),
+    ("train", [*SMALL, "--model", "m2", "--labels", "0"], 2, "argument --labels: must be a whole number ≥ 1, got 0"),
+    ("train", [*SMALL, "--model", "m2", "--labels", "9"], 2, "at least the number of classes (10)"),
+    ("train", [*SMALL, "--model", "m2", "--labels", "5000"], 2, "--labels 5000 is more than the 1,501 training"),
+    ("train", [*SMALL, "--labels", "50"], 2, "--labels does not apply to --model vae"),
+    ("train", [*SMALL, "--model", "m2", "--labels", "50", "--free-bits", "1"], 2, "does not combine with beta"),
     ("train", [*SMALL, "--exclude-classes", "12"], 2, "exclude_classes must name some, not all"),
     ("train", [*SMALL, "--kl-warmup", "2", "--kl-cycles", "2"], 2, "error: "),
     # train: where it would write, checked before any training

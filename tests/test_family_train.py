@@ -20,6 +20,7 @@ FAMILY = {
     "vae-cyclical": dict(kl_cycles=2, beta=2.0),
     "denoising-sparse-ae": dict(model="ae", noise="masking", sparsity="l1", sparsity_weight=0.01),
     "iwae-k3": dict(iwae_k=3),
+    "m2-20-labels": dict(model="m2", labels=20),
 }
 
 
@@ -75,6 +76,31 @@ def test_iwae_run_stores_k_and_evaluates(tmp_path, capsys):
     last = json.loads((out / "history.jsonl").read_text().splitlines()[-1])
     assert last["epoch"] == 3
     assert report["elbo"]["neg_elbo"] == pytest.approx(last["test_loss"], rel=1e-12)    # the same K-sample noise
+
+
+def test_m2_run_stores_its_labelled_subset_and_reports_the_error(tmp_path, capsys, digits):
+    from tinyvae.evaluate import main as evaluate_main
+    from tinyvae.m2 import M2
+
+    out = tmp_path / "run"
+    assert main([*SMALL, "--epochs", "2", "--model", "m2", "--labels", "30", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    labelled = config["labelled"]
+    assert config["run"]["labels"] == 30 and len(labelled) == 30
+    assert np.bincount(digits.train_labels[labelled], minlength=10).tolist() == [3] * 10     # balanced
+    assert config["model"]["alpha"] == pytest.approx(0.1 * len(digits.train_labels) / 30)
+    rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert all(0 <= row["test_error"] <= 1 for row in rows) and "error " in capsys.readouterr().out
+    model = tinyvae.load(out)
+    assert isinstance(model, M2)
+    assert load_checkpoint(out).state["labelled"] == labelled
+    assert evaluate_main([str(out), "--no-progress"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["test_error"] == pytest.approx(rows[-1]["test_error"])
+    assert "classification error of q(y|x)" in capsys.readouterr().out
+    other = tmp_path / "other-seed"
+    assert main([*SMALL, "--epochs", "1", "--model", "m2", "--labels", "30", "--seed", "3", "--out", str(other)]) == 0
+    assert json.loads((other / "config.json").read_text())["labelled"] != labelled
 
 
 def test_exclude_classes_and_labels(tmp_path, capsys):

@@ -235,6 +235,47 @@ def test_iwae_with_a_dropped_log_det_term_is_caught(rng, monkeypatch):
     assert max(v for name, v in errors.items() if name.startswith("encoder")) > FAILS
 
 
+def m2_batch(rng):
+    from tinyvae.m2 import M2, UNLABELLED
+
+    labels = np.array([2, UNLABELLED, 0, UNLABELLED, 3, UNLABELLED])
+    return M2, dict(input_dim=12, hidden=(8,), latent_dim=3, n_classes=4, alpha=2.5, activation="tanh",
+                    dtype="float64", seed=2), rng.random((6, 12)), labels
+
+
+def test_m2_treating_q_of_y_as_a_constant_in_u_is_caught(rng):
+    M2, kwargs, x, labels = m2_batch(rng)
+
+    class ConstantQ(M2):
+        def forward(self, x, eps=None, check_finite=True, labels=None):
+            out = super().forward(x, eps, check_finite, labels)
+            self._dlogits = self._dlogits * (np.asarray(labels) >= 0)[:, None]   # BUG: no gradient through q(y|x) in U
+            return out
+
+    model = ConstantQ(**kwargs)
+    errors = check_model(model, x, model.draw_noise(rng, 6), labels=labels)
+    assert max(v for name, v in errors.items() if name.startswith("classifier")) > FAILS
+
+
+def test_m2_without_the_entropy_gradient_is_caught(rng):
+    from tinyvae.classifier import log_softmax
+
+    M2, kwargs, x, labels = m2_batch(rng)
+
+    class NoEntropyGradient(M2):
+        def forward(self, x, eps=None, check_finite=True, labels=None):
+            out = super().forward(x, eps, check_finite, labels)
+            log_q = log_softmax(self.classifier.forward(x))
+            q, unlabelled = np.exp(log_q), (np.asarray(labels) < 0)[:, None]
+            entropy_part = q * (log_q - (q * log_q).sum(axis=1, keepdims=True)) / x.shape[0]
+            self._dlogits = self._dlogits - entropy_part * unlabelled   # BUG: −H(q) left out of the gradient
+            return out
+
+    model = NoEntropyGradient(**kwargs)
+    errors = check_model(model, x, model.draw_noise(rng, 6), labels=labels)
+    assert max(v for name, v in errors.items() if name.startswith("classifier")) > FAILS
+
+
 def autoencoder(rng, **kwargs):
     from tinyvae.autoencoder import Autoencoder
 

@@ -1,13 +1,15 @@
 """The models the trainer can build, by name, and how a run's flags become a model.
 
-    MODELS = {"vae": VAE, "cvae": ConditionalVAE, "ae": Autoencoder}
+    MODELS = {"vae": VAE, "cvae": ConditionalVAE, "ae": Autoencoder, "m2": M2}
 
-A run's ``iwae_k`` = K ≥ 1 trains the vae on the importance-weighted bound L_K instead of the
-ELBO: the class is then IWAE (tinyvae/iwae.py), the same networks with another objective.
+``m2`` is the semi-supervised model (tinyvae/m2.py); its run's ``labels`` says how many
+training examples keep their label. A run's ``iwae_k`` = K ≥ 1 trains the vae on the
+importance-weighted bound L_K instead of the ELBO: the class is then IWAE (tinyvae/iwae.py),
+the same networks with another objective.
 
 Every class keeps one contract (tinyvae/likelihood.py), so the trainer, the checkpoints
 and the evaluation treat them alike. Checkpoints store the class name ("VAE", "IWAE",
-"ConditionalVAE", "Autoencoder") and ``config()``; :func:`model_from_config` rebuilds it.
+"ConditionalVAE", "Autoencoder", "M2") and ``config()``; :func:`model_from_config` rebuilds it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ from tinyvae.autoencoder import Autoencoder
 from tinyvae.backend import Backend
 from tinyvae.cvae import ConditionalVAE
 from tinyvae.iwae import IWAE
+from tinyvae.m2 import M2
 from tinyvae.vae import VAE
 
-MODELS: dict[str, type] = {"vae": VAE, "cvae": ConditionalVAE, "ae": Autoencoder}
+MODELS: dict[str, type] = {"vae": VAE, "cvae": ConditionalVAE, "ae": Autoencoder, "m2": M2}
+M2_ALPHA = 0.1         # Kingma et al. (2014): α = 0.1·N, N the size of the training set
 MODEL_CLASSES: dict[str, type] = {cls.__name__: cls for cls in [*MODELS.values(), IWAE]}
 
 
-def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 10, dtype: str = "float32") -> Any:
-    """The model a run config (tinyvae.trainer.RunConfig, or anything with its fields) asks for."""
+def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 10, dtype: str = "float32",
+                  n_train: int = 0) -> Any:
+    """The model a run config (tinyvae.trainer.RunConfig, or anything with its fields) asks for.
+
+    ``n_train`` (the training set's size) sets M2's α: the paper's 0.1·n_train, spread over the
+    run's ``labels`` labelled rows (tinyvae.m2).
+    """
     if run.model not in MODELS:
         raise ValueError(f"unknown model {run.model!r}: choose one of {', '.join(MODELS)}")
     if run.model == "ae" and (run.beta != 1.0 or run.free_bits or run.kl_warmup or run.kl_cycles):
@@ -36,6 +45,14 @@ def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 1
     if iwae_k and (run.model != "vae" or run.beta != 1.0 or run.free_bits or run.kl_warmup or run.kl_cycles):
         raise ValueError("iwae_k trains the plain vae on the importance-weighted bound, which has no KL term: "
                          "it does not combine with another model, beta, free bits or KL annealing")
+    labels = getattr(run, "labels", 0)
+    if (run.model == "m2") != bool(labels):
+        raise ValueError("--model m2 needs --labels N, the number of labelled training examples" if labels == 0
+                         else f"labels (a labelled subset) are for the semi-supervised model m2, not the {run.model}")
+    if run.model == "m2" and (run.beta != 1.0 or run.free_bits or run.kl_warmup or run.kl_cycles or iwae_k
+                              or run.exclude_classes):
+        raise ValueError("the m2 model trains on its own bound: it does not combine with beta, free bits, KL "
+                         "annealing, iwae_k or exclude_classes")
     common = dict(input_dim=input_dim, hidden=run.hidden, latent_dim=run.latent_dim, activation=run.activation,
                   likelihood=run.likelihood, sigma=run.sigma, dtype=dtype, backend=backend, seed=run.seed)
     if run.model == "ae":
@@ -43,6 +60,8 @@ def model_for_run(run: Any, input_dim: int, backend: Backend, n_classes: int = 1
                            sparsity_weight=run.sparsity_weight, sparsity_target=run.sparsity_target)
     if run.model == "cvae":
         return ConditionalVAE(**common, beta=run.beta, free_bits=run.free_bits, n_classes=n_classes)
+    if run.model == "m2":
+        return M2(**common, n_classes=n_classes, alpha=M2_ALPHA * n_train / labels)
     if iwae_k:
         return IWAE(**common, k=iwae_k)
     return VAE(**common, beta=run.beta, free_bits=run.free_bits)
