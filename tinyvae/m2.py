@@ -133,14 +133,19 @@ class M2(ConditionalVAE):
         return super().reconstruct(x, self.predict(x) if labels is None else labels)
 
     # ----------------------------------------------------------- the objective
-    def _row_labels(self, labels: Any, n: int) -> Array:
-        """Labels (n,) in −1..C−1 on the device (None: all UNLABELLED), or a ValueError."""
+    def _row_labels(self, labels: Any, n: int, check: bool = True) -> Array:
+        """Labels (n,) in −1..C−1 on the device (None: all UNLABELLED), or a ValueError.
+
+        ``check=False`` skips the range check, which reads the labels back from the device.
+        """
         if labels is None:
             return self.xp.full(n, UNLABELLED, dtype=np.int64)
         labels = self.xp.asarray(labels)
         if tuple(labels.shape) != (n,) or labels.dtype.kind not in "iu":
             raise ValueError(f"expected {n} integer labels of shape ({n},), got {labels.dtype} of shape "
                              f"{tuple(labels.shape)}")
+        if not check:
+            return labels
         host = to_host(labels)
         if host.min() < UNLABELLED or host.max() >= self.n_classes:
             raise ValueError(f"labels must lie in 0..{self.n_classes - 1}, or be {UNLABELLED} for an unlabelled "
@@ -154,7 +159,7 @@ class M2(ConditionalVAE):
         xp, C = self.xp, self.n_classes
         x = self._check_batch(x, check_finite)
         N = x.shape[0]
-        y = self._row_labels(labels, N)
+        y = self._row_labels(labels, N, check_finite)
         every_class = xp.repeat(xp.arange(C), N)                 # (C·N,): row c·N + n has label c
         recon, kl = super().forward(xp.tile(x, (C, 1)), eps, False, labels=every_class)   # (C·N,) each
         bound = (recon + kl).reshape(C, N).T + math.log(C)       # L(x_n, c), (N, C)
