@@ -113,6 +113,15 @@ SMALL_RUN = ["--dataset", "digits", "--arch", "conv", "--channels", "4", "8", "-
              "64", "--no-progress"]
 
 
+def test_a_conv_iwae_run_trains(tmp_path):
+    from tinyvae.checkpoint import load
+    from tinyvae.train import main as train
+
+    assert train([*SMALL_RUN, "--iwae-k", "3", "--epochs", "1", "--out", str(tmp_path / "iwae")]) == 0
+    model = load(tmp_path / "iwae")
+    assert type(model).__name__ == "IWAE" and model.arch == "conv" and model.k == 3
+
+
 def test_a_conv_conditional_run_trains(tmp_path):
     from tinyvae.checkpoint import load
     from tinyvae.train import main as train
@@ -138,6 +147,7 @@ def test_train_resume_and_evaluate_a_conv_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, says", [
     (["--channels", "4"], "--channels applies to --arch conv"),
+    (["--arch", "conv", "--model", "m2", "--labels", "50"], "the m2 model has dense networks only"),
     (["--arch", "conv", "--channels", "4", "4", "4", "4"], "too small for 4 convolutions"),
 ])
 def test_conv_flags_that_do_not_fit_are_one_sentence(tmp_path, capsys, argv, says):

@@ -143,10 +143,11 @@ class CountingBackend(Backend):
         return np.asarray(a).view(np.ndarray)
 
 
-@pytest.mark.parametrize("binarize", ["none", "dynamic"])
-def test_the_training_loop_reads_the_device_only_at_loss_checks(tmp_path, digits, binarize):
+@pytest.mark.parametrize("binarize, model", [("none", {}), ("dynamic", {}), ("none", {"iwae_k": 3}),
+                                             ("none", {"model": "m2", "labels": 20})])
+def test_the_training_loop_reads_the_device_only_at_loss_checks(tmp_path, digits, binarize, model):
     backend = CountingBackend("cpu", np, "counting", copies=[])
-    config = small_trainer(digits, tmp_path, epochs=1, binarize=binarize).config
+    config = small_trainer(digits, tmp_path, epochs=1, binarize=binarize, **model).config
     config.batch_size = 8
     trainer = Trainer(config, digits, backend, tmp_path, progress=False, log=lambda line: None)
     trainer.check_every = 50                                 # as on the GPU

@@ -19,6 +19,8 @@ FAMILY = {
     "cvae-annealed": dict(model="cvae", kl_warmup=1.5, free_bits=0.1),
     "vae-cyclical": dict(kl_cycles=2, beta=2.0),
     "denoising-sparse-ae": dict(model="ae", noise="masking", sparsity="l1", sparsity_weight=0.01),
+    "iwae-k3": dict(iwae_k=3),
+    "m2-20-labels": dict(model="m2", labels=20),
 }
 
 
@@ -53,6 +55,52 @@ def test_history_reports_kl_weight_and_active_units(tmp_path, digits):
         assert 0 <= row["active_units"] <= 4
         assert row["train_loss"] == pytest.approx(row["train_recon"] + row["train_kl"])  # the true objective
     assert "AU " in lines[0] and " w 0.48" in lines[0]
+
+
+def test_iwae_run_stores_k_and_evaluates(tmp_path, capsys):
+    from tinyvae.evaluate import main as evaluate_main
+    from tinyvae.iwae import IWAE
+
+    out = tmp_path / "run"
+    assert main([*SMALL, "--epochs", "2", "--iwae-k", "4", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["run"]["iwae_k"] == 4 and config["model"]["k"] == 4
+    rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert all(row["train_neg_L_k"] <= row["train_loss"] + 1e-9 for row in rows)      # L_K ≥ the ELBO
+    assert main(["--resume", str(out), "--epochs", "3", "--no-progress"]) == 0
+    model = tinyvae.load(out)
+    assert isinstance(model, IWAE) and model.k == 4
+    assert evaluate_main([str(out), "--iwae-k", "2", "--probe-epochs", "1", "--classifier-epochs", "1",
+                          "--samples", "50", "--no-progress"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    last = json.loads((out / "history.jsonl").read_text().splitlines()[-1])
+    assert last["epoch"] == 3
+    assert report["elbo"]["neg_elbo"] == pytest.approx(last["test_loss"], rel=1e-12)    # the same K-sample noise
+
+
+def test_m2_run_stores_its_labelled_subset_and_reports_the_error(tmp_path, capsys, digits):
+    from tinyvae.evaluate import main as evaluate_main
+    from tinyvae.m2 import M2
+
+    out = tmp_path / "run"
+    assert main([*SMALL, "--epochs", "2", "--model", "m2", "--labels", "30", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    labelled = config["labelled"]
+    assert config["run"]["labels"] == 30 and len(labelled) == 30
+    assert np.bincount(digits.train_labels[labelled], minlength=10).tolist() == [3] * 10     # balanced
+    assert config["model"]["alpha"] == pytest.approx(0.1 * len(digits.train_labels) / 30)
+    rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert all(0 <= row["test_error"] <= 1 for row in rows) and "error " in capsys.readouterr().out
+    model = tinyvae.load(out)
+    assert isinstance(model, M2)
+    assert load_checkpoint(out).state["labelled"] == labelled
+    assert evaluate_main([str(out), "--no-progress"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["test_error"] == pytest.approx(rows[-1]["test_error"])
+    assert "classification error of q(y|x)" in capsys.readouterr().out
+    other = tmp_path / "other-seed"
+    assert main([*SMALL, "--epochs", "1", "--model", "m2", "--labels", "30", "--seed", "3", "--out", str(other)]) == 0
+    assert json.loads((other / "config.json").read_text())["labelled"] != labelled
 
 
 def test_exclude_classes_and_labels(tmp_path, capsys):

@@ -6,11 +6,13 @@ import pytest
 import test_optim
 from conftest import away_from_zero
 
+import tinyvae.iwae as iwae_module
 import tinyvae.vae
 from tinyvae import VAE, Adam, cpu_kernels
 from tinyvae.activations import ReLU, Sigmoid
 from tinyvae.backend import array_module, get_backend
 from tinyvae.gradcheck import check_layer, check_model, numerical_gradient, rel_error
+from tinyvae.iwae import IWAE
 from tinyvae.layers import Linear
 from tinyvae.losses import gaussian_kl
 from tinyvae.params import Parameters
@@ -206,6 +208,72 @@ def test_cvae_passing_the_label_columns_back_is_caught(rng, monkeypatch):
     model = tinyvae.cvae.ConditionalVAE(input_dim=12, hidden=(8,), latent_dim=3, n_classes=4, dtype="float64", seed=2)
     errors = check_model(model, rng.random((6, 12)), rng.standard_normal((6, 3)), labels=np.array([0, 1, 2, 3, 0, 1]))
     assert max(errors.values()) > FAILS
+
+
+def test_iwae_with_unnormalised_weights_is_caught(rng, monkeypatch):
+    weights = iwae_module.importance_weights
+
+    def uniform(log_w):
+        bound, _ = weights(log_w)
+        return bound, np.full_like(log_w, 1.0 / log_w.shape[0])      # BUG: 1/K instead of w̃ (the "K-sample VAE")
+
+    monkeypatch.setattr(iwae_module, "importance_weights", uniform)
+    model = IWAE(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64", seed=2, k=4)
+    assert max(check_model(model, rng.random((5, 12)), model.draw_noise(rng, 5)).values()) > FAILS
+
+
+def test_iwae_with_a_dropped_log_det_term_is_caught(rng, monkeypatch):
+    ratio = iwae_module.log_prior_ratio
+
+    def no_log_det(z, eps, logvar):
+        value, dz, dlogvar = ratio(z, eps, logvar)
+        return value, dz, 0.0 * dlogvar                               # BUG: log q's −Σ log σ left out of the gradient
+
+    monkeypatch.setattr(iwae_module, "log_prior_ratio", no_log_det)
+    model = IWAE(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64", seed=2, k=3)
+    errors = check_model(model, rng.random((5, 12)), model.draw_noise(rng, 5))
+    assert max(v for name, v in errors.items() if name.startswith("encoder")) > FAILS
+
+
+def m2_batch(rng):
+    from tinyvae.m2 import M2, UNLABELLED
+
+    labels = np.array([2, UNLABELLED, 0, UNLABELLED, 3, UNLABELLED])
+    return M2, dict(input_dim=12, hidden=(8,), latent_dim=3, n_classes=4, alpha=2.5, activation="tanh",
+                    dtype="float64", seed=2), rng.random((6, 12)), labels
+
+
+def test_m2_treating_q_of_y_as_a_constant_in_u_is_caught(rng):
+    M2, kwargs, x, labels = m2_batch(rng)
+
+    class ConstantQ(M2):
+        def forward(self, x, eps=None, check_finite=True, labels=None):
+            out = super().forward(x, eps, check_finite, labels)
+            self._dlogits = self._dlogits * (np.asarray(labels) >= 0)[:, None]   # BUG: no gradient through q(y|x) in U
+            return out
+
+    model = ConstantQ(**kwargs)
+    errors = check_model(model, x, model.draw_noise(rng, 6), labels=labels)
+    assert max(v for name, v in errors.items() if name.startswith("classifier")) > FAILS
+
+
+def test_m2_without_the_entropy_gradient_is_caught(rng):
+    from tinyvae.classifier import log_softmax
+
+    M2, kwargs, x, labels = m2_batch(rng)
+
+    class NoEntropyGradient(M2):
+        def forward(self, x, eps=None, check_finite=True, labels=None):
+            out = super().forward(x, eps, check_finite, labels)
+            log_q = log_softmax(self.classifier.forward(x))
+            q, unlabelled = np.exp(log_q), (np.asarray(labels) < 0)[:, None]
+            entropy_part = q * (log_q - (q * log_q).sum(axis=1, keepdims=True)) / x.shape[0]
+            self._dlogits = self._dlogits - entropy_part * unlabelled   # BUG: −H(q) left out of the gradient
+            return out
+
+    model = NoEntropyGradient(**kwargs)
+    errors = check_model(model, x, model.draw_noise(rng, 6), labels=labels)
+    assert max(v for name, v in errors.items() if name.startswith("classifier")) > FAILS
 
 
 def autoencoder(rng, **kwargs):

@@ -9,6 +9,7 @@ the negative ELBO = reconstruction + KL, the BCE and per-pixel MSE of the recons
 a linear probe's accuracy on the latent means; and, in the feature space of a small tinyvae
 classifier, the Fréchet distance between test images and samples, with that classifier's label
 entropies. The maths is in tinyvae.metrics; what the numbers mean, in docs/evaluation.md.
+For the semi-supervised M2 it reports the test classification error of its q(y|x) instead.
 This module only parses flags, loads, calls the metrics and reports.
 """
 
@@ -30,7 +31,7 @@ from tinyvae.classifier import Classifier
 from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parser, positive_int, seed_value, unwritable
 from tinyvae.data import DATASETS, DataError, Dataset, load_dataset, test_pixels, to_float, train_pixels
 from tinyvae.fileio import write_json
-from tinyvae.trainer import EVAL_BATCH
+from tinyvae.trainer import EVAL_BATCH, classification_error
 
 FEATURE_HIDDEN = (256, 64)     # the feature extractor: D-256-64-10, features are the 64 activations
 PROBE_LR, CLASSIFIER_LR = 1e-2, 1e-3
@@ -75,7 +76,7 @@ def score_test_set(model: Any, test: np.ndarray, max_value: int, seed: int) -> t
     totals, mus, logvars = xp.zeros(4, dtype=np.float64), [], []
     for start in range(0, len(test), EVAL_BATCH):
         x = as_floats(model, test[start:start + EVAL_BATCH], max_value)
-        s = metrics.elbo_parts(model, x, noise.standard_normal((x.shape[0], model.latent_dim), dtype=model.dtype))
+        s = metrics.elbo_parts(model, x, model.draw_noise(noise, x.shape[0]))
         totals += xp.stack([s.recon.sum(dtype=np.float64), s.kl.sum(dtype=np.float64), s.bce.sum(), s.mse.sum()])
         mus.append(model.backend.to_numpy(s.mu))
         logvars.append(model.backend.to_numpy(s.logvar))
@@ -259,6 +260,26 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join([head, *(f"  {a:<24}{b:>14}   {c}" for a, b, c in rows)])
 
 
+def classifier_report(model: Any, dataset: Dataset, run: dict[str, Any], path: Path, out: Path | None,
+                      backend: Any) -> int:
+    """M2: the test classification error of q(y|x), printed and written to eval.json."""
+    test, test_max = test_pixels(dataset, run.get("binarize", "none"), int(run.get("seed", model.seed)))
+    error = classification_error(model, backend.asarray(test), backend.asarray(dataset.test_labels), test_max)
+    report = {"dataset": dataset.name, "test_images": len(test), "test_error": error,
+              "labels": run.get("labels"), "checkpoint": str(path), "model": model.config(), "device": str(backend),
+              "tinyvae": __version__}
+    print(f"{dataset.name} test set, {len(test):,} images: classification error of q(y|x) {100 * error:.2f}% "
+          f"({run.get('labels')} labelled training examples)")
+    if out is not None:
+        try:
+            write_json(out / "eval.json", report)
+        except OSError as err:
+            print(f"error: could not write the results in {out} ({err.strerror or err}).", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"eval.json in {out}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -272,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(checkpoint, backend)
     except (BackendError, CheckpointError) as err:
         return fail(err, EXIT_USAGE)
-    if model.conditional or not model.generative:
+    semi_supervised = getattr(model, "semi_supervised", False)
+    if (model.conditional and not semi_supervised) or not model.generative:
         kind = "a conditional VAE" if model.conditional else "an autoencoder (no prior, no ELBO)"
         other = ("tinyvae.cvae.label_accuracy and python -m tinyvae.latent" if model.conditional
                  else "python -m tinyvae.latent and python -m tinyvae.anomaly --score recon")
@@ -297,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"note: {problem}, so eval.json and the figures will not be saved (pass --out DIR to save them)")
         out = None
+    if semi_supervised:
+        return classifier_report(model, dataset, run, checkpoint.path, out, backend)
     print(f"tinyvae: evaluating {model} from {checkpoint.path} on {dataset}; device {backend}; "
           f"L_k with k = {args.iwae_k}", flush=True)
     tic = time.perf_counter()

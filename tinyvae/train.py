@@ -42,8 +42,9 @@ from tinyvae.trainer import RunConfig, Trainer
 from tinyvae.vae import LIKELIHOODS
 
 # Flags that belong to one kind of model: a VAE's KL term, an autoencoder's noise and penalty.
-VAE_ONLY = ("beta", "free_bits", "kl_warmup", "kl_cycles")
+VAE_ONLY = ("beta", "free_bits", "kl_warmup", "kl_cycles", "iwae_k")
 AE_ONLY = ("noise", "noise_level", "sparsity", "sparsity_weight", "sparsity_target")
+M2_ONLY = ("labels",)
 
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
@@ -67,14 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=nonnegative_float, help=f"weight of the KL term, ≥ 0 (default {d.beta})")
     p.add_argument("--binarize", choices=BINARIZE, help=f"pixel binarization (default {d.binarize})")
     p.add_argument("--seed", type=seed_value, help=f"random seed for weights, shuffling and noise (default {d.seed})")
-    p.add_argument("--model", choices=list(MODELS), help=f"vae, conditional vae, or deterministic autoencoder "
-                                                          f"(default {d.model})")
+    p.add_argument("--model", choices=list(MODELS), help=f"vae, conditional vae, deterministic autoencoder, or the "
+                                                          f"semi-supervised m2 (default {d.model})")
+    p.add_argument("--labels", type=positive_int, metavar="N",
+                   help="m2: keep the labels of N training examples, balanced across classes and chosen by the seed")
     p.add_argument("--free-bits", type=nonnegative_float, metavar="LAMBDA",
                    help="free bits: nats per latent dimension the KL may use unpenalized (default 0, off)")
     p.add_argument("--kl-warmup", type=nonnegative_float, metavar="EPOCHS",
                    help="KL annealing: raise the KL weight linearly from 0 to 1 over EPOCHS epochs (default 0, off)")
     p.add_argument("--kl-cycles", type=positive_int, metavar="C",
                    help="cyclical KL annealing: C cycles over the run, each ramping 0→1 then holding 1")
+    p.add_argument("--iwae-k", type=positive_int, metavar="K",
+                   help="train the vae on the importance-weighted bound L_K, K samples per example (default: "
+                        "the ELBO)")
     p.add_argument("--noise", choices=NOISES, help=f"autoencoder: corrupt the input (denoising) (default {d.noise})")
     p.add_argument("--noise-level", type=positive_float, help=f"autoencoder: Gaussian noise std or masking "
                                                                f"probability (default {d.noise_level})")
@@ -102,7 +108,7 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tu
         elif "channels" in given:
             parser.exit(EXIT_USAGE, "error: --channels applies to --arch conv\n")
         config = RunConfig(**given)
-        wrong = AE_ONLY if config.model != "ae" else VAE_ONLY
+        wrong = (AE_ONLY if config.model != "ae" else VAE_ONLY) + (M2_ONLY if config.model != "m2" else ())
         misplaced = [name for name in wrong if name in given]
         if misplaced:
             parser.exit(EXIT_USAGE, f"error: --{misplaced[0].replace('_', '-')} does not apply to --model "

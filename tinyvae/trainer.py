@@ -48,6 +48,7 @@ from tinyvae.checkpoint import CHECKPOINT_NAME, Checkpoint, save_checkpoint
 from tinyvae.data import Dataset, test_pixels, to_float, train_pixels
 from tinyvae.figures import write_run_figures
 from tinyvae.fileio import write_json, write_jsonl
+from tinyvae.m2 import UNLABELLED, labelled_subset
 from tinyvae.metrics import active_units
 from tinyvae.models import model_for_run
 from tinyvae.optim import Adam
@@ -85,6 +86,8 @@ class RunConfig:
     exclude_classes: list[int] = field(default_factory=list)   # left out of the training set
     arch: str = "dense"                 # "dense" or "conv" (tinyvae.conv_nets)
     channels: list[int] = field(default_factory=lambda: [32, 64])   # arch conv: channels of each convolution
+    iwae_k: int = 0                     # K ≥ 1: train the vae on the IWAE bound L_K (0: the ELBO)
+    labels: int = 0                     # m2: how many training examples keep their label (balanced, by seed)
 
 
 class Trainer:
@@ -96,7 +99,7 @@ class Trainer:
         self.out_dir, self.progress, self.log = Path(out_dir), progress, log
         self.xp = backend.xp
         self.model = model_for_run(config, dataset.input_dim, backend, n_classes=len(dataset.class_names),
-                                   image_shape=dataset.image_shape)
+                                   image_shape=dataset.image_shape, n_train=dataset.train_images.shape[0])
         self.optimizer = Adam(self.model.params, lr=config.lr)
         self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
         kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
@@ -109,6 +112,10 @@ class Trainer:
             train, self.train_max = train_pixels(dataset, config.binarize, config.seed)
         keep = self._kept_classes(dataset.train_labels, len(dataset.class_names))
         train, train_labels = train[keep], dataset.train_labels[keep]
+        self.labelled: list[int] | None = None                 # m2: the training examples that keep their label
+        if config.model == "m2":
+            self.labelled = labelled_subset(train_labels, config.labels, len(dataset.class_names), config.seed).tolist()
+            train_labels = np.where(np.isin(np.arange(len(train_labels)), self.labelled), train_labels, UNLABELLED)
         self.train_x = backend.asarray(train)                  # (N_train, D) uint8
         self.test_x = backend.asarray(test)                    # (N_test, D) uint8
         self.train_y = backend.asarray(train_labels.astype(np.int64))    # (N_train,) int64
@@ -133,7 +140,8 @@ class Trainer:
     # ---------------------------------------------------------------- state
     def state(self, partial: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"epochs_done": self.epochs_done, "partial": partial, "history": self.history,
-                "run": asdict(self.config), "dataset": self.dataset.name}
+                "run": asdict(self.config), "dataset": self.dataset.name,
+                **({"labelled": self.labelled} if self.labelled is not None else {})}
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from a checkpoint written by this trainer."""
@@ -142,6 +150,8 @@ class Trainer:
         self.epochs_done = int(checkpoint.state["epochs_done"])
         self.history = list(checkpoint.state["history"])
         self.partial = checkpoint.state.get("partial")
+        if self.labelled is not None and checkpoint.state.get("labelled") != self.labelled:
+            raise ValueError("its labelled subset differs from the one this run's seed chooses")
 
     def save(self, partial: dict[str, Any] | None = None) -> None:
         save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.model, self.optimizer, self.state(partial))
@@ -301,6 +311,7 @@ class Trainer:
         row = {"epoch": epoch, "train_loss": float(train[1] + self.model.beta * train[2]),
                "train_recon": float(train[1]), "train_kl": float(train[2]), **test,
                "kl_weight": float(self.model.kl_weight) if self.annealing else 1.0,
+               **({"train_neg_L_k": float(train[0])} if cfg.iwae_k else {}),       # the IWAE objective
                "train_seconds": round(seconds, 4)}
         self.history.append(row)
         self.epochs_done = epoch
@@ -310,6 +321,7 @@ class Trainer:
                  f"(recon {row['train_recon']:.2f} + KL {row['train_kl']:.2f})  "
                  f"test {row['test_loss']:8.2f} (recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f})  "
                  f"AU {row['active_units']}/{self.model.latent_dim}  "
+                 + (f"error {100 * row['test_error']:.1f}%  " if "test_error" in row else "")
                  + (f"w {row['kl_weight']:.2f}  " if self.annealing else "") + f"{seconds:.2f} s")
         return "done"
 
@@ -336,11 +348,15 @@ class Trainer:
             means.append(model.encode(x, labels)[0])
         recon, kl = (self.backend.to_numpy(totals) / n).tolist()
         active = int(active_units(xp.concatenate(means))[1].sum())
-        return {"test_loss": recon + model.beta * kl, "test_recon": recon, "test_kl": kl, "active_units": active}
+        scores = {"test_loss": recon + model.beta * kl, "test_recon": recon, "test_kl": kl, "active_units": active}
+        if getattr(model, "semi_supervised", False):
+            scores["test_error"] = classification_error(model, self.test_x, self.test_y, self.test_max)
+        return scores
 
     # --------------------------------------------------------------- outputs
     def write_config(self) -> None:
-        write_json(self.out_dir / "config.json", {
+        labelled = {"labelled": self.labelled} if self.labelled is not None else {}
+        write_json(self.out_dir / "config.json", {**labelled,
             "run": asdict(self.config), "model": self.model.config(), "tinyvae": __version__,
             "device": str(self.backend), "dataset": {
                 "name": self.dataset.name, "source": self.dataset.source,
@@ -351,3 +367,13 @@ class Trainer:
         """The run folder's figures: see tinyvae.figures."""
         write_run_figures(self.model, self.dataset, self.test_x, self.test_y, self.test_max, self.history,
                           self.out_dir, self.config.seed)
+
+
+def classification_error(model: Any, images: Any, labels: Any, max_value: int) -> float:
+    """The fraction of images (N, D) uint8 on the device whose most probable class under the
+    model's q(y|x) is not the label (N,)."""
+    wrong = 0
+    for start in range(0, images.shape[0], EVAL_BATCH):
+        x = to_float(images[start:start + EVAL_BATCH], max_value, model.dtype)
+        wrong += int((model.predict(x) != labels[start:start + EVAL_BATCH]).sum())
+    return wrong / images.shape[0]

@@ -123,6 +123,12 @@ WITHHELD = {
         "of Adam._update; Adam runs your _update instead",
     "cpu_kernels.py:compiled_adam_update":
         "withheld with adam_update: returning None makes Adam run your _update",
+    "iwae.py:IWAE.backward":
+        "the IWAE's backward is withheld from the student release because it spells out the solution of "
+        "VAE.backward (A3); the IWAE objective cannot train in the release",
+    "m2.py:M2.backward":
+        "M2's backward is withheld from the student release because it spells out the solution of "
+        "VAE.backward (A3); M2 cannot train in the release",
 }
 
 # Withheld regions the release runs without: their stub returns None instead of raising, and
