@@ -156,7 +156,8 @@ raise LookupError("LEAK: no solved tinyvae")
 
 
 def test_disk_search_finds_neither_hidden_checks_nor_solved_code(release, tmp_path):
-    result = graded(plant(release, tmp_path, SEARCH), tmp_path)
+    # a generous time limit: the search must END finding nothing, even on a busy machine
+    result = graded(plant(release, tmp_path, SEARCH), tmp_path, check_timeout=110)
     assert linear_messages(result) == {"crashed: LookupError"}
 
 
