@@ -81,7 +81,8 @@ html_theme_options = {
 html_last_updated_fmt = None
 html_copy_source = False
 
-# The toctree lives here rather than in README.md, so that GitHub shows README.md unchanged.
+# The toctree lives here rather than in README.md, so that GitHub shows README.md unchanged. A new page in
+# docs/ joins the guides by itself (docs/*, after the ones listed).
 NAVIGATION = """
 
 ```{toctree}
@@ -95,6 +96,7 @@ notebooks/[0-9][0-9]_*
 ```{toctree}
 :hidden:
 :caption: Guides
+:glob:
 
 docs/index
 docs/derivations
@@ -106,6 +108,7 @@ docs/api
 docs/reference
 docs/instructor-guide
 tinyvae/datasets/README
+docs/*
 ```
 """
 
