@@ -82,7 +82,9 @@ html_last_updated_fmt = None
 html_copy_source = False
 
 # The toctree lives here rather than in README.md, so that GitHub shows README.md unchanged. A new page in
-# docs/ joins the guides by itself (docs/*, after the ones listed).
+# docs/ joins the guides by itself, after the ones listed.
+GUIDES = ["index", "derivations", "evaluation", "family", "benchmarks", "cli", "api", "reference", "instructor-guide"]
+GUIDES += sorted(p.stem for p in (ROOT / "docs").glob("*.md") if p.stem not in GUIDES)
 NAVIGATION = """
 
 ```{toctree}
@@ -96,19 +98,8 @@ notebooks/[0-9][0-9]_*
 ```{toctree}
 :hidden:
 :caption: Guides
-:glob:
 
-docs/index
-docs/derivations
-docs/evaluation
-docs/family
-docs/benchmarks
-docs/cli
-docs/api
-docs/reference
-docs/instructor-guide
-tinyvae/datasets/README
-docs/*
+""" + "".join(f"docs/{name}\n" for name in GUIDES) + """tinyvae/datasets/README
 ```
 """
 
