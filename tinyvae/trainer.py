@@ -104,8 +104,23 @@ class Trainer:
         self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
         kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
 
-        # Data stays uint8 on the device; binarization "static" happens once, here. With
-        # "dynamic" the training set is re-binarized every batch and the test set once.
+        self._put_data_on_the_device()
+
+        self.epochs_done = 0
+        self.history: list[dict[str, Any]] = []
+        self.partial: dict[str, Any] | None = None            # a mid-epoch resume point
+        self._totals = self.xp.zeros(3, dtype=np.float64)     # Σ n·(loss, recon, kl) over the epoch
+        self.check_every = 50 if backend.is_gpu else 1
+        self._stop_requested = False
+
+    def _put_data_on_the_device(self) -> None:
+        """The training and test images (uint8) and labels, on the backend's device.
+
+        Binarization "static" happens once, here; with "dynamic" the training set is
+        re-binarized every batch and the test set once. Excluded classes leave the training set;
+        for m2 every label outside the labelled subset becomes UNLABELLED.
+        """
+        config, dataset, backend = self.config, self.dataset, self.backend
         test, self.test_max = test_pixels(dataset, config.binarize, config.seed)
         train, self.train_max = dataset.train_images, dataset.max_value      # "dynamic": drawn per batch
         if config.binarize == "static":
@@ -121,13 +136,6 @@ class Trainer:
         self.train_y = backend.asarray(train_labels.astype(np.int64))    # (N_train,) int64
         self.test_y = backend.asarray(dataset.test_labels.astype(np.int64))
         self.train_mode = "dynamic" if config.binarize == "dynamic" else "none"
-
-        self.epochs_done = 0
-        self.history: list[dict[str, Any]] = []
-        self.partial: dict[str, Any] | None = None            # a mid-epoch resume point
-        self._totals = self.xp.zeros(3, dtype=np.float64)     # Σ n·(loss, recon, kl) over the epoch
-        self.check_every = 50 if backend.is_gpu else 1
-        self._stop_requested = False
 
     def _kept_classes(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
         """(N,) bool: the training images whose class is not in ``exclude_classes``."""
