@@ -152,30 +152,18 @@ def family_vae(rng, **kwargs):
     return model, rng.random((6, 12)), rng.standard_normal((6, 4))
 
 
-def test_beta_only_in_the_value_is_caught(rng):
-    class BetaOnlyInValue(VAE):
+@pytest.mark.parametrize("name, value", [("beta", 4.0), ("kl_weight", 0.2)])
+def test_kl_term_weight_only_in_the_value_is_caught(rng, name, value):
+    class WeightOnlyInValue(VAE):
         def backward(self):
-            beta, self.beta = self.beta, 1.0               # BUG: the gradient ignores β
+            weight, self.kl_term_weight = self.kl_term_weight, lambda: 1.0   # BUG: the gradient ignores β·w
             try:
                 super().backward()
             finally:
-                self.beta = beta
-
-    model = BetaOnlyInValue(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64", seed=2, beta=4.0)
-    assert max(check_model(model, rng.random((5, 12)), rng.standard_normal((5, 3))).values()) > FAILS
-
-
-def test_kl_weight_only_in_the_value_is_caught(rng):
-    class WeightOnlyInValue(VAE):
-        def forward(self, x, eps=None, check_finite=True, labels=None):
-            weight, self.kl_weight = self.kl_weight, 1.0   # BUG: KL gradient cached at weight 1
-            try:
-                return super().forward(x, eps, check_finite, labels)
-            finally:
-                self.kl_weight = weight
+                self.kl_term_weight = weight
 
     model = WeightOnlyInValue(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64", seed=2)
-    model.kl_weight = 0.2
+    setattr(model, name, value)
     assert max(check_model(model, rng.random((5, 12)), rng.standard_normal((5, 3))).values()) > FAILS
 
 

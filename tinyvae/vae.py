@@ -152,8 +152,9 @@ class VAE(LikelihoodModel):
                 labels: Any = None) -> tuple[Array, Array]:
         """Per-example reconstruction NLL and KL, each (N,); caches what backward needs.
 
-        The cached KL gradients ``_dmu_kl``, ``_dlogvar_kl`` are those of the KL term the
-        objective uses: w·KL, or w·(free-bits KL) when free_bits > 0 (w = kl_weight).
+        The cached ``_kl_term`` (N,) and its gradients ``_dmu_kl``, ``_dlogvar_kl`` are those of
+        the KL term the objective uses: KL, or the free-bits KL when free_bits > 0. Its weight
+        β·w is applied by the loss and the gradient alike (:meth:`kl_term_weight`).
         """
         x = self._check_batch(x, check_finite)
         self._take_labels(labels, x.shape[0], check_finite)
@@ -170,8 +171,6 @@ class VAE(LikelihoodModel):
         self._kl_term = kl                                       # (N,) the KL term of the objective
         if self.free_bits > 0:
             self._kl_term, self._dmu_kl, self._dlogvar_kl = free_bits_kl(mu, logvar, self.free_bits)
-        if self.kl_weight != 1.0:                                # KL annealing scales the term's gradient
-            self._dmu_kl, self._dlogvar_kl = self.kl_weight * self._dmu_kl, self.kl_weight * self._dlogvar_kl
         self._unclamped = (logvar_raw > LOGVAR_MIN) & (logvar_raw < LOGVAR_MAX)
         return recon, kl
 
@@ -182,18 +181,23 @@ class VAE(LikelihoodModel):
         dout = self._dout * (1.0 / N)                            # d(mean over batch)
         dz = self.decoder.backward(dout)                         # (N, J)
         dmu, dlogvar = self.reparam.backward(dz)                 # through z = mu + std·eps
-        dmu = dmu + (self.beta / N) * self._dmu_kl               # plus β · dKL
-        dlogvar = (dlogvar + (self.beta / N) * self._dlogvar_kl) * self._unclamped
+        weight = self.kl_term_weight() / N                       # β·w, and the batch mean
+        dmu = dmu + weight * self._dmu_kl                        # plus β·w · dKL
+        dlogvar = (dlogvar + weight * self._dlogvar_kl) * self._unclamped
         self.encoder.backward(self.xp.concatenate([dmu, dlogvar], axis=1))  # (N, 2J)
         ### END SOLUTION
+
+    def kl_term_weight(self) -> float:
+        """The weight of the KL term in the objective, β·w: β (the β-VAE) times w = ``kl_weight``
+        (KL annealing; 1 without a schedule). The loss (_elbo) and its gradient (backward) both
+        use this one number, so they cannot disagree."""
+        return self.beta * self.kl_weight
 
     def _elbo(self, recon: Array, kl: Array) -> ELBO:
         """Batch means, and the objective: recon + β·w·(KL term); see ELBO."""
         recon, kl = recon.mean(), kl.mean()
         kl_term = kl if self.free_bits == 0 else self._kl_term.mean()
-        if self.kl_weight != 1.0:
-            kl_term = self.kl_weight * kl_term
-        return ELBO(recon + self.beta * kl_term, recon, kl)
+        return ELBO(recon + self.kl_term_weight() * kl_term, recon, kl)
 
     def loss(self, x: Array, eps: Array | None = None, labels: Any = None) -> ELBO:
         """The batch-averaged negative ELBO and its parts, without gradients."""

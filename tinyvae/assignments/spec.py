@@ -90,9 +90,9 @@ HINTS = {
         "set dmu = dz and dlogvar = ½ · dz · std · eps (which is ½ · dz · (z − mu)), both (N, J)",
     "vae.py:VAE.backward":
         "average over the batch (dout = self._dout / N), backprop through self.decoder to dz and through "
-        "self.reparam to (dmu, dlogvar), add β/N times the KL gradients self._dmu_kl and self._dlogvar_kl, "
-        "zero dlogvar where the clamp is active (multiply by self._unclamped), then call self.encoder.backward "
-        "on [dmu, dlogvar] joined along axis 1",
+        "self.reparam to (dmu, dlogvar), add self.kl_term_weight() / N (β·w: β times the annealing weight) "
+        "times the KL gradients self._dmu_kl and self._dlogvar_kl, zero dlogvar where the clamp is active "
+        "(multiply by self._unclamped), then call self.encoder.backward on [dmu, dlogvar] joined along axis 1",
     "optim.py:Adam.step":
         "fold the bias correction into the step: lr_t = α · √(1 − β₂ᵗ) / (1 − β₁ᵗ) and eps_t = ε · √(1 − β₂ᵗ)",
     "conv.py:Conv2d.backward":
