@@ -21,8 +21,8 @@ from tinyvae.reparam import Reparameterize
 def test_cpu_models_use_the_reference_maths_and_the_numba_adam():
     model = VAE(input_dim=12, hidden=(8,), latent_dim=3)
     assert type(model.reparam) is Reparameterize
-    assert model._bernoulli_nll is bernoulli_nll and model._gaussian_kl is gaussian_kl
-    assert Autoencoder(input_dim=12, hidden=(8,), latent_dim=3)._bernoulli_nll is bernoulli_nll
+    assert model.ops.bernoulli_nll is bernoulli_nll and model.ops.gaussian_kl is gaussian_kl
+    assert Autoencoder(input_dim=12, hidden=(8,), latent_dim=3).ops.bernoulli_nll is bernoulli_nll
     expected = "reference" if compiled_adam_update() is None else "numba"
     assert Adam(model.params).update_kernel == twins_for(get_backend("cpu")).name == expected
     assert Adam(model.params, fused=False).update_kernel == "reference"
@@ -85,7 +85,7 @@ def test_gpu_models_use_the_cuda_kernels():
 
     model = VAE(input_dim=12, hidden=(8,), latent_dim=3, backend="gpu")
     assert isinstance(model.reparam, CudaReparameterize)
-    assert model._bernoulli_nll.__self__ is model._gaussian_kl.__self__      # one compiled module
+    assert model.ops.bernoulli_nll.__self__ is model.ops.gaussian_kl.__self__      # one compiled module
 
 
 def test_without_numba_everything_runs_the_reference(tmp_path):

@@ -33,12 +33,10 @@ from typing import Any
 from tinyvae.activations import Sigmoid
 from tinyvae.backend import Backend
 from tinyvae.base import Array
-from tinyvae.fast import twins_for
 from tinyvae.layers import Sequential
 from tinyvae.likelihood import LikelihoodModel, check_number
 from tinyvae.losses import kl_sparsity, l1_penalty
 from tinyvae.params import Parameters
-from tinyvae.vae import ELBO
 
 NOISES = ("none", "gaussian", "masking")
 SPARSITIES = ("none", "l1", "kl")
@@ -88,7 +86,6 @@ class Autoencoder(LikelihoodModel):
         if sparsity == "kl":
             self.encoder = Sequential(*self.encoder.layers, Sigmoid())   # h ∈ (0, 1): ρ̂ is a rate
         self._no_input_gradient(self.encoder)
-        self._bernoulli_nll = twins_for(self.backend).bernoulli_nll     # the reference, or its twin
         self.params = Parameters({"encoder": self.encoder, "decoder": self.decoder}, self.backend, self.dtype, seed)
 
     @property
@@ -154,23 +151,8 @@ class Autoencoder(LikelihoodModel):
         N = self._dout.shape[0]
         dcode = self.decoder.backward(self._dout / N)            # (N, J): through the decoder
         if self._dpenalty is not None:
-            dcode = dcode + (self.sparsity_weight / N) * self._dpenalty
+            dcode = dcode + (self.kl_term_weight() / N) * self._dpenalty
         self.encoder.backward(dcode)                             # (through the sigmoid, for "kl")
-
-    def _elbo(self, recon: Array, penalty: Array) -> ELBO:
-        recon, penalty = recon.mean(), penalty.mean()
-        return ELBO(recon + self.beta * penalty, recon, penalty)
-
-    def loss(self, x: Array, noise: Array | None = None, labels: Any = None) -> ELBO:
-        """The batch-averaged objective and its parts (recon, Ω), without gradients."""
-        return self._elbo(*self.forward(x, noise, labels=labels))
-
-    def loss_and_grads(self, x: Array, noise: Array | None = None, check_finite: bool = True,
-                       labels: Any = None) -> ELBO:
-        """Forward and backward on the batch x (N, D); fills ``self.params.grad``."""
-        parts = self.forward(x, noise, check_finite, labels=labels)
-        self.backward()
-        return self._elbo(*parts)
 
     def __repr__(self) -> str:
         kinds = [f"{self.noise} noise {self.noise_level}"] if self.noise != "none" else []

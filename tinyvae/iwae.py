@@ -39,9 +39,9 @@ from typing import Any
 
 from tinyvae.backend import array_module
 from tinyvae.base import Array
-from tinyvae.likelihood import check_number
+from tinyvae.likelihood import ELBO, check_number
 from tinyvae.metrics import log_mean_exp
-from tinyvae.vae import ELBO, LOGVAR_MAX, LOGVAR_MIN, VAE
+from tinyvae.vae import LOGVAR_MAX, LOGVAR_MIN, VAE
 
 __all__ = ["IWAE", "importance_weights"]
 
@@ -120,7 +120,7 @@ class IWAE(VAE):
         self._bound, weights = importance_weights(log_w)         # (N,), (K, N)
         self._scale = (weights * (1.0 / N)).reshape(K * N, 1)    # s_r = w̃_r / N, (K·N, 1)
         self._unclamped = (logvar_raw > LOGVAR_MIN) & (logvar_raw < LOGVAR_MAX)
-        kl = self._gaussian_kl(mu, logvar)[0]                    # (N,), reported only
+        kl = self.ops.gaussian_kl(mu, logvar)[0]                    # (N,), reported only
         return recon.reshape(K, N).mean(axis=0), kl
 
     def backward(self) -> None:

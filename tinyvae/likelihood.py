@@ -14,8 +14,9 @@ checkpoints and the evaluation rely on:
     conditional, generative                    class attributes: takes labels; has a prior to sample
     config()                                   JSON-friendly constructor arguments that rebuild it
     draw_noise(rng, n)                         the step's randomness (VAE: eps (n, J); plain AE: None)
-    forward(x, noise, check_finite, labels=None) -> (recon (N,), second term (N,))
+    forward(x, noise, check_finite, labels=None) -> (recon (N,), second term (N,)), and backward()
     loss(x, noise, labels=None), loss_and_grads(x, noise, check_finite, labels=None) -> ELBO
+                                               here, once: batch means, recon + kl_term_weight()·term
     encode(x, labels=None), decode(z, labels=None), reconstruct(x, labels=None), nll_given_z(x, z, labels=None)
 
 ``labels`` are only for conditional models; an unconditional one refuses them.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,12 +36,30 @@ from tinyvae.backend import Backend, get_backend
 from tinyvae.base import Array
 from tinyvae.conv import Conv2d
 from tinyvae.conv_nets import conv_features, conv_sides, conv_stack, conv_transpose_stack
+from tinyvae.fast import twins_for
 from tinyvae.layers import Linear, Sequential, mlp
 from tinyvae.losses import gaussian_nll, gaussian_nll_learned
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHS = ("dense", "conv")            # the networks: MLPs, or convolutions then MLPs (tinyvae.conv_nets)
 DTYPES = ("float32", "float64")      # float32 to train, float64 for gradient checks
+
+
+class ELBO(NamedTuple):
+    """Batch-averaged negative ELBO and its parts, in nats per example.
+
+    ``loss`` is the objective whose gradient ``loss_and_grads`` computes: recon + β·kl, or,
+    with KL annealing (weight w) or free bits (λ), recon + β·w·Σ_j max(λ, KL_j). The trainer
+    reports recon + β·kl, the true β-weighted objective, either way.
+    For an autoencoder ``kl`` holds its second term: the sparsity penalty (0 without one).
+
+    Each is a 0-d array on the model's device: reading it with float() waits for the
+    device, so a training loop should add them up on the device and read them rarely.
+    """
+
+    loss: Array   # the objective: recon + beta · kl by default
+    recon: Array  # −E_q[log p(x|z)], one-sample estimate
+    kl: Array     # KL(q(z|x) ‖ p(z)), analytic
 
 
 def check_number(name: str, value: Any, *, minimum: float | None = None, above: float | None = None,
@@ -65,8 +84,11 @@ def check_number(name: str, value: Any, *, minimum: float | None = None, above: 
 class LikelihoodModel:
     """The shared half of a model: checks, sizes, the decoder and −log p(x|z).
 
-    Subclasses set ``self._bernoulli_nll`` (the reference or the fused GPU twin), build
-    their encoder with :meth:`_encoder`, and bind both networks to one Parameters.
+    Subclasses build their encoder with :meth:`_encoder` and bind both networks to one
+    Parameters. ``self.ops`` holds the code that computes the hot spots on this backend
+    (bernoulli_nll, gaussian_kl, reparameterize): the reference maths of tinyvae.losses and
+    tinyvae.reparam, or a faster twin that computes the same numbers, chosen in one place
+    (tinyvae.fast.twins_for).
 
     ``arch`` chooses the networks: "dense" (MLPs with the ``hidden`` sizes) or "conv"
     (tinyvae.conv_nets: convolutions with ``channels`` over images of ``image_shape`` (C, H, W),
@@ -106,6 +128,7 @@ class LikelihoodModel:
         self.arch, self.image_shape, self.channels = self._check_arch(arch, image_shape, channels)
         self.decoder = self._decoder()
         self.rng = self.backend.rng([self.seed, 1])
+        self.ops = twins_for(self.backend)
 
     @property
     def learned_variance(self) -> bool:
@@ -202,12 +225,44 @@ class LikelihoodModel:
     def _recon_nll(self, out: Array, x: Array) -> tuple[Array, Array]:
         """−log p(x|z) per example (N,) and its gradient w.r.t. the decoder output."""
         if self.likelihood == "bernoulli":
-            return self._bernoulli_nll(out, x)
+            return self.ops.bernoulli_nll(out, x)
         if self.learned_variance:
             D = self.input_dim
             nll, dmean, dlogvar = gaussian_nll_learned(out[:, :D], out[:, D:], x)
             return nll, self.xp.concatenate([dmean, dlogvar], axis=1)
         return gaussian_nll(out, x, self.sigma)
+
+    # ----------------------------------------------------------- the objective
+    def loss(self, x: Array, noise: Array | None = None, labels: Any = None) -> ELBO:
+        """The batch-averaged objective and its parts, without gradients."""
+        return self._elbo(*self.forward(x, noise, labels=labels))
+
+    def loss_and_grads(self, x: Array, noise: Array | None = None, check_finite: bool = True,
+                       labels: Any = None) -> ELBO:
+        """Forward and backward on the batch x (N, D): returns the objective (averaged over the
+        batch) with its parts, and fills ``self.params.grad``.
+
+        ``noise`` fixes the step's randomness (a VAE's eps (N, J), a denoising autoencoder's
+        corruption (N, D): gradient checks, CPU/GPU parity); when None the model draws it from
+        ``self.rng``. ``check_finite=False`` skips the NaN scan of x (which reads x back on the
+        GPU), for callers whose data cannot hold NaN.
+        """
+        parts = self.forward(x, noise, check_finite, labels=labels)
+        self.backward()
+        return self._elbo(*parts)
+
+    def kl_term_weight(self) -> float:
+        """The weight of the second term in the objective (the VAE's KL, an autoencoder's Ω): β."""
+        return self.beta
+
+    def _elbo(self, recon: Array, kl: Array) -> ELBO:
+        """Batch means of the two per-example terms (N,), and the objective recon + weight · term."""
+        recon, kl = recon.mean(), kl.mean()
+        return ELBO(recon + self.kl_term_weight() * self._penalized(kl), recon, kl)
+
+    def _penalized(self, kl: Array) -> Array:
+        """The batch mean of the second term as the objective counts it: the reported one by default."""
+        return kl
 
     def _common_config(self) -> dict[str, Any]:
         config = {"input_dim": self.input_dim, "hidden": list(self.hidden), "latent_dim": self.latent_dim,

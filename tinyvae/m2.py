@@ -46,9 +46,8 @@ from tinyvae.base import Array
 from tinyvae.classifier import log_softmax
 from tinyvae.cvae import ConditionalVAE, one_hot
 from tinyvae.layers import mlp
-from tinyvae.likelihood import check_number
+from tinyvae.likelihood import ELBO, check_number
 from tinyvae.params import Parameters
-from tinyvae.vae import ELBO
 
 __all__ = ["M2", "UNLABELLED", "labelled_subset"]
 

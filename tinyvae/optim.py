@@ -65,9 +65,8 @@ class Adam:
     ``_update``, the reference, is 12 in-place passes over the flat buffers and allocates
     nothing (written naively, ``m = b1*m + (1-b1)*g`` ..., it would allocate a temporary per
     operator). With ``fused=True`` (the default) the same arithmetic runs as one compiled
-    pass where the backend has such a twin (tinyvae.fast: a Numba loop on the CPU, a CUDA
-    kernel on the GPU); ``fused=False`` always runs ``_update``. The bias-corrected α_t and ε̂
-    are computed here on the host and handed to the update as numbers.
+    pass where tinyvae.fast has one for the backend; ``fused=False`` always runs ``_update``.
+    The bias-corrected α_t and ε̂ are computed here on the host and handed to the update as numbers.
     """
 
     def __init__(self, params: Parameters, lr: float = 1e-3, beta1: float = 0.9,

@@ -25,12 +25,11 @@ last J are logvar (the same as two separate heads, in one matrix product).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from tinyvae.backend import Backend
 from tinyvae.base import Array
-from tinyvae.fast import twins_for
-from tinyvae.likelihood import LIKELIHOODS, LikelihoodModel, check_number
+from tinyvae.likelihood import ELBO, LIKELIHOODS, LikelihoodModel, check_number
 from tinyvae.losses import free_bits_kl
 from tinyvae.params import Parameters
 
@@ -40,23 +39,6 @@ __all__ = ["ELBO", "LIKELIHOODS", "LOGVAR_MAX", "LOGVAR_MIN", "VAE"]
 # and exp(−30) from underflow. Where the clamp is active the gradient is 0, which is
 # the true derivative of clip(); the gradient stays honest.
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
-
-
-class ELBO(NamedTuple):
-    """Batch-averaged negative ELBO and its parts, in nats per example.
-
-    ``loss`` is the objective whose gradient ``loss_and_grads`` computes: recon + β·kl, or,
-    with KL annealing (weight w) or free bits (λ), recon + β·w·Σ_j max(λ, KL_j). The trainer
-    reports recon + β·kl, the true β-weighted objective, either way.
-    For an autoencoder ``kl`` holds its second term: the sparsity penalty (0 without one).
-
-    Each is a 0-d array on the model's device: reading it with float() waits for the
-    device, so a training loop should add them up on the device and read them rarely.
-    """
-
-    loss: Array   # the objective: recon + beta · kl by default
-    recon: Array  # −E_q[log p(x|z)], one-sample estimate
-    kl: Array     # KL(q(z|x) ‖ p(z)), analytic
 
 
 class VAE(LikelihoodModel):
@@ -113,9 +95,7 @@ class VAE(LikelihoodModel):
         self.beta, self.free_bits, self.kl_weight = float(beta), float(free_bits), 1.0
         self.encoder = self._encoder(2 * self.latent_dim)
         self._no_input_gradient(self.encoder)
-        twins = twins_for(self.backend)        # the reference maths, or a faster twin of it (tinyvae.fast)
-        self.reparam = twins.reparameterize()
-        self._bernoulli_nll, self._gaussian_kl = twins.bernoulli_nll, twins.gaussian_kl
+        self.reparam = self.ops.reparameterize()                 # z = mu + std·eps (tinyvae.reparam)
         self.params = Parameters({"encoder": self.encoder, "decoder": self.decoder},
                                  self.backend, self.dtype, seed)
 
@@ -167,7 +147,7 @@ class VAE(LikelihoodModel):
         z = self.reparam.forward(mu, logvar, eps, self.rng)      # (N, J)
         out = self.decoder.forward(z)                            # (N, D) or (N, 2D)
         recon, self._dout = self._recon_nll(out, x)
-        kl, self._dmu_kl, self._dlogvar_kl = self._gaussian_kl(mu, logvar)
+        kl, self._dmu_kl, self._dlogvar_kl = self.ops.gaussian_kl(mu, logvar)
         self._kl_term = kl                                       # (N,) the KL term of the objective
         if self.free_bits > 0:
             self._kl_term, self._dmu_kl, self._dlogvar_kl = free_bits_kl(mu, logvar, self.free_bits)
@@ -189,32 +169,13 @@ class VAE(LikelihoodModel):
 
     def kl_term_weight(self) -> float:
         """The weight of the KL term in the objective, β·w: β (the β-VAE) times w = ``kl_weight``
-        (KL annealing; 1 without a schedule). The loss (_elbo) and its gradient (backward) both
-        use this one number, so they cannot disagree."""
+        (KL annealing; 1 without a schedule). The loss (LikelihoodModel._elbo) and its gradient
+        (backward) both use this one number, so they cannot disagree."""
         return self.beta * self.kl_weight
 
-    def _elbo(self, recon: Array, kl: Array) -> ELBO:
-        """Batch means, and the objective: recon + β·w·(KL term); see ELBO."""
-        recon, kl = recon.mean(), kl.mean()
-        kl_term = kl if self.free_bits == 0 else self._kl_term.mean()
-        return ELBO(recon + self.kl_term_weight() * kl_term, recon, kl)
-
-    def loss(self, x: Array, eps: Array | None = None, labels: Any = None) -> ELBO:
-        """The batch-averaged negative ELBO and its parts, without gradients."""
-        return self._elbo(*self.forward(x, eps, labels=labels))
-
-    def loss_and_grads(self, x: Array, eps: Array | None = None, check_finite: bool = True,
-                       labels: Any = None) -> ELBO:
-        """Forward and backward on the batch x (N, D): returns the negative ELBO (averaged
-        over the batch) with its parts, and fills ``self.params.grad``.
-
-        eps (N, J) fixes the noise (gradient checks, CPU/GPU parity); otherwise it is drawn
-        from ``self.rng``. ``check_finite=False`` skips the NaN scan of x (which reads x
-        back on the GPU), for callers whose data cannot hold NaN.
-        """
-        parts = self.forward(x, eps, check_finite, labels=labels)
-        self.backward()
-        return self._elbo(*parts)
+    def _penalized(self, kl: Array) -> Array:
+        """The KL term the objective counts: the batch-mean KL, or with free bits Σ_j max(λ, KL_j)."""
+        return kl if self.free_bits == 0 else self._kl_term.mean()
 
     def __repr__(self) -> str:
         extra = f", free_bits={self.free_bits}" if self.free_bits else ""
