@@ -1,4 +1,4 @@
-"""The student release's GPU path: the CUDA kernels are withheld there (they spell out the
+"""The student release's GPU path: the CUDA kernels are not shipped there (they spell out the
 solutions), so a GPU backend must fall back to the release's own maths and train, not crash.
 
 The release is built by its command, its assignment regions are filled in as a student who
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from tinyvae.backend import Backend
 from tinyvae.data import load_dataset
 from tinyvae.fast import twins_for
-from tinyvae.fast.cuda_kernels import cuda_source
+from tinyvae.fast import shipped
 from tinyvae.trainer import RunConfig, Trainer
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class StandInGPU(Backend):
         pass
 
 gpu = StandInGPU("gpu", np, "stand-in GPU (NumPy)")
-assert gpu.is_gpu and cuda_source() is None
+assert gpu.is_gpu and shipped("fast.cuda_kernels") is None and shipped("cpu_kernels") is None
 assert twins_for(gpu).name == "reference"
 config = RunConfig(dataset="digits", epochs=1, batch_size=64, hidden=[16], latent_dim=2)
 trainer = Trainer(config, load_dataset("digits"), gpu, OUT, progress=False, log=print)

@@ -19,9 +19,10 @@ Two choices (measured in docs/benchmarks.md):
   Python, which takes a branch out of the loop so that the compiler can vectorize it.
 
 Numba is optional (``pip install "tinyvae[fast]"``; the ``dev`` extra has it): without it
-``compiled_adam_update`` returns None and Adam runs its NumPy reference (as the student
-release always does). The GPU has its own twin, one CUDA kernel
-(tinyvae/fast/cuda_kernels.py); tinyvae.fast chooses.
+``compiled_adam_update`` returns None and Adam runs its NumPy reference. The student release
+does not ship this file (it spells out A4's ``Adam._update``): there tinyvae.fast finds it
+missing and Adam runs the students' own ``_update``. The GPU has its own twin, one CUDA
+kernel (tinyvae/fast/cuda_kernels.py); tinyvae.fast chooses.
 """
 
 from __future__ import annotations
@@ -44,12 +45,10 @@ def adam_update(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
     in the arrays' dtype, so float32 arrays are updated in float32 arithmetic, as NumPy does,
     and each line does its operations in the reference's order.
     """
-    ### BEGIN SOLUTION
     for i in range(theta.shape[0]):
         m[i] += c1 * (g[i] - m[i])
         v[i] += c2 * (g[i] * g[i] - v[i])
         theta[i] -= m[i] / (np.sqrt(v[i]) + eps_t) * lr_t
-    ### END SOLUTION
 
 
 @cache
@@ -65,9 +64,7 @@ def compiled_adam_update() -> Callable[..., None] | None:
         import numba
     except ImportError:
         return None
-    ### BEGIN SOLUTION
     try:
         return numba.njit(cache=True, error_model="numpy")(adam_update)
     except RuntimeError:           # no writable folder for the cache: compile afresh in each process
         return numba.njit(error_model="numpy")(adam_update)
-    ### END SOLUTION

@@ -23,11 +23,12 @@ Works on NumPy and CuPy arrays alike: the array module comes from the input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from tinyvae.backend import array_module
 from tinyvae.base import Array
-from tinyvae.conv_kernels import compiled_col2im_add
 
 
 def output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
@@ -49,16 +50,18 @@ class Im2col:
     everywhere else (an output is an NCHW view of NHWC memory); :func:`patch_order` puts a
     weight's columns in the same (i, j, c) order.
 
-    ``fast=True`` (the default) lets :meth:`col2im` run its compiled CPU twin
-    (:mod:`tinyvae.conv_kernels`, the same bits) on NumPy arrays where Numba is installed.
+    ``scatter_add``, where given, is a function that does :meth:`col2im`'s additions on NumPy
+    arrays in one call, with the same result bit for bit (a compiled twin of the loop there;
+    the layers ask tinyvae.fast for it). Without it, and always on CuPy arrays, the loop runs.
 
     Each layer owns one. The padded image and the ``cols`` matrix are kept between calls and
     overwritten by the next call of the same shape, so the ``cols`` a call returns stays valid
     only until the next ``im2col`` (a layer caches it for its backward: one forward in flight).
     """
 
-    def __init__(self, kernel_size: int, stride: int, padding: int, fast: bool = True) -> None:
-        self.k, self.s, self.p, self.fast = kernel_size, stride, padding, fast
+    def __init__(self, kernel_size: int, stride: int, padding: int,
+                 scatter_add: Callable[[Array, Array, int], None] | None = None) -> None:
+        self.k, self.s, self.p, self.scatter_add = kernel_size, stride, padding, scatter_add
         self._buffers: dict[str, Array] = {}
 
     def _buffer(self, name: str, shape: tuple[int, ...], like: Array) -> Array:
@@ -110,9 +113,8 @@ class Im2col:
         xp = array_module(cols)
         patches = cols.reshape(N, H_out, W_out, k, k, C)
         x_pad = xp.zeros((N, H + 2 * p, W + 2 * p, C), dtype=cols.dtype)
-        twin = compiled_col2im_add() if self.fast and xp is np else None
-        if twin is not None:
-            twin(patches, x_pad, s)                                          # the loop below, compiled
+        if self.scatter_add is not None and xp is np:
+            self.scatter_add(patches, x_pad, s)                              # the loop below, in one call
         else:
             for i in range(k):
                 for j in range(k):

@@ -9,8 +9,9 @@ What OUTDIR holds afterwards::
     pytest.ini     so that ``python -m pytest`` in OUTDIR runs every public test
     tinyvae/       the package as it is at build time, with every solution region replaced by
                    a stub that raises NotImplementedError with a hint; the grader's checks
-                   (checks.py) and __pycache__ left out; each assignment's README.md followed by a generated
-                   list of what to write (file, line, function, hint) and of the points
+                   (checks.py), the fast twins' files (spec.NOT_SHIPPED) and __pycache__
+                   left out; each assignment's README.md followed by a generated list of what
+                   to write (file, line, function, hint) and of the points
 
 The source is checked first and refused, with the file and line, when its markers are
 unbalanced or nested, when a region lies outside a function, or when spec.py and the
@@ -83,6 +84,8 @@ def build(outdir: Path | str, source: Path | str | None = None, force: bool = Fa
         shutil.rmtree(outdir)
     package = outdir / "tinyvae"
     shutil.copytree(source, package, ignore=shutil.ignore_patterns(*LEFT_OUT))
+    for relative in spec.NOT_SHIPPED:                     # the fast twins: tinyvae.fast runs the reference
+        (package / relative).unlink(missing_ok=True)
 
     release = Release(outdir)
     for relative, found in regions.items():
@@ -126,8 +129,7 @@ def stub_file(text: str, regions: list[Region]) -> tuple[str, list[int]]:
     for i, region in enumerate(regions):
         key = region.key
         stub = stub_lines(region, f"{spec.label(key)}: {region.qualname}",
-                          spec.WITHHELD.get(key) or region.hint or spec.HINTS.get(key, f"write {region.qualname}"),
-                          returns_none=key in spec.RETURNS_NONE)
+                          spec.WITHHELD.get(key) or region.hint or spec.HINTS.get(key, f"write {region.qualname}"))
         replacements[i] = stub
         lines.append(region.start + 1 + shift)
         shift += len(stub) - (region.stop - region.start + 1)

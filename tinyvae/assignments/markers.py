@@ -123,18 +123,11 @@ def find_regions(text: str, path: str) -> list[Region]:
     return regions
 
 
-def stub_lines(region: Region, label: str, hint: str, returns_none: bool = False) -> list[str]:
-    """The lines that replace ``region`` in the student release (label: "A1: Linear.backward").
-
-    ``returns_none``: the stub says its hint in comments and returns None instead of raising
-    (for withheld code the release runs without; see spec.RETURNS_NONE).
-    """
+def stub_lines(region: Region, label: str, hint: str) -> list[str]:
+    """The lines that replace ``region`` in the student release (label: "A1: Linear.backward")."""
     pad = region.indent
     kept_hints = [line for line in region.body if line.strip().startswith(HINT)]
     chunks = textwrap.wrap(f"{label.replace(':', '')}: {hint}", width=max(40, 96 - len(pad)))
-    if returns_none:
-        return [f"{pad}{STUDENT_BEGIN} ({label})\n", *kept_hints, *[f"{pad}# {chunk}\n" for chunk in chunks],
-                f"{pad}return None\n", f"{pad}{STUDENT_END}\n"]
     message = [f"{pad}    {chunk + ' ' if i < len(chunks) - 1 else chunk!r}\n" for i, chunk in enumerate(chunks)]
     return [f"{pad}{STUDENT_BEGIN} ({label})\n", *kept_hints, f"{pad}raise NotImplementedError(\n", *message,
             f"{pad})\n", f"{pad}{STUDENT_END}\n"]

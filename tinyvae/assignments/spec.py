@@ -111,18 +111,9 @@ HINTS = {
 }
 
 
-# Regions that are stubbed in the student release but belong to no assignment: code that would
-# hand students the answers in another form (the fused kernels spell out every derivative and
-# Adam's update).
+# Regions that are stubbed in the student release but belong to no assignment: models whose
+# backward spells out an assignment's answer in another form.
 WITHHELD = {
-    "fast/cuda_kernels.py:cuda_source":
-        "the CUDA kernels are withheld from the student release because they spell out the solutions; "
-        "returning None makes the GPU run your code (the reference maths) instead",
-    "cpu_kernels.py:adam_update":
-        "the fused CPU Adam is withheld from the student release because it spells out the solution "
-        "of Adam._update; Adam runs your _update instead",
-    "cpu_kernels.py:compiled_adam_update":
-        "withheld with adam_update: returning None makes Adam run your _update",
     "iwae.py:IWAE.backward":
         "the IWAE's backward is withheld from the student release because it spells out the solution of "
         "VAE.backward (A3); the IWAE objective cannot train in the release",
@@ -131,9 +122,10 @@ WITHHELD = {
         "VAE.backward (A3); M2 cannot train in the release",
 }
 
-# Withheld regions the release runs without: their stub returns None instead of raising, and
-# the caller falls back to the code the students write (Adam then runs its NumPy _update).
-RETURNS_NONE = {"cpu_kernels.py:compiled_adam_update", "fast/cuda_kernels.py:cuda_source"}
+# The fast twins (tinyvae.fast) are no exercise, but their formulas spell out the solutions
+# (Adam's update, every derivative of A2 and A3): the release leaves their files out, and
+# tinyvae.fast, finding them missing, runs the reference code, which there is the students'.
+NOT_SHIPPED = ("cpu_kernels.py", "conv_kernels.py", "fast/cuda_kernels.py")
 
 
 class SpecError(ValueError):

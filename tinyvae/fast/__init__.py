@@ -1,35 +1,49 @@
 """The fast twins, chosen in ONE place for a backend.
 
-The classes a learner reads (``losses``, ``reparam``, ``optim.Adam._update``) are the
-reference maths. Some of them have faster twins that compute the same numbers:
+The classes a learner reads (``losses``, ``reparam``, ``optim.Adam._update``, ``im2col``) are
+the reference maths. Some of them have faster twins that compute the same numbers:
 
     backend   twin                                         where
     cpu       Adam's update as one Numba-compiled loop     tinyvae/cpu_kernels.py
+    cpu       col2im's scatter-add as one Numba loop       tinyvae/conv_kernels.py
     gpu       Bernoulli NLL, Gaussian KL, the              tinyvae/fast/cuda_kernels.py
               reparameterization and Adam's update, one
               CUDA kernel each
 
 :func:`twins_for` answers "which code computes each of these on this backend?"; the models
-and Adam ask it once, when they are built. Where a twin is missing (Numba not installed, the
-student release, where the twins are withheld because they spell out the exercises) the
-reference runs instead, so every backend always has a full set. Each twin is tested equal to
-its reference: tests/test_optim.py (Numba), tests/test_cuda_kernels.py and tests/test_ops.py
-(CUDA).
+and Adam ask it once, when they are built. :func:`col2im_scatter_add` answers the same for
+the convolution's col2im, which the layers ask when they are built. Where a twin is missing
+(Numba not installed; the student release, which does not ship the twins' files because
+they spell out the exercises) the reference runs instead, so every backend always has a
+full set. Each twin is tested equal to its reference: tests/test_optim.py and
+tests/test_conv.py (Numba), tests/test_cuda_kernels.py and tests/test_ops.py (CUDA).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tinyvae.backend import Backend
-from tinyvae.cpu_kernels import compiled_adam_update
-from tinyvae.fast.cuda_kernels import CudaReparameterize, load_cuda_kernels
 from tinyvae.losses import bernoulli_nll, gaussian_kl
 from tinyvae.reparam import Reparameterize
 
-__all__ = ["Twins", "twins_for"]
+__all__ = ["REFERENCE", "Twins", "col2im_scatter_add", "shipped", "twins_for"]
+
+PACKAGE = Path(__file__).resolve().parent.parent        # tinyvae/
+
+
+def shipped(module: str) -> ModuleType | None:
+    """The twin module ``tinyvae.<module>`` if this copy of tinyvae has its file, else None (the
+    student release leaves the twins' files out; asking the file, not the import system, also
+    keeps an installed tinyvae elsewhere from answering for a missing one)."""
+    if not (PACKAGE / f"{module.replace('.', '/')}.py").is_file():
+        return None
+    return importlib.import_module(f"tinyvae.{module}")
 
 
 @dataclass(frozen=True)
@@ -56,10 +70,19 @@ REFERENCE = Twins(bernoulli_nll, gaussian_kl, Reparameterize, None, "reference")
 def twins_for(backend: Backend) -> Twins:
     """The fastest code this backend has for each hot spot: twins where they exist, else the reference."""
     if not backend.is_gpu:
-        adam = compiled_adam_update()
+        cpu_kernels = shipped("cpu_kernels")
+        adam = None if cpu_kernels is None else cpu_kernels.compiled_adam_update()     # None without Numba
         return REFERENCE if adam is None else Twins(bernoulli_nll, gaussian_kl, Reparameterize, adam, "numba")
-    kernels = load_cuda_kernels(backend.xp)
-    if kernels is None:                                  # the student release: the twins are withheld
+    cuda_kernels = shipped("fast.cuda_kernels")
+    if cuda_kernels is None:
         return REFERENCE
-    return Twins(kernels.bernoulli_nll, kernels.gaussian_kl, lambda: CudaReparameterize(kernels),
+    kernels = cuda_kernels.load_cuda_kernels(backend.xp)
+    return Twins(kernels.bernoulli_nll, kernels.gaussian_kl, lambda: cuda_kernels.CudaReparameterize(kernels),
                  kernels.adam_update, "cuda")
+
+
+def col2im_scatter_add() -> Callable[..., None] | None:
+    """col2im's additions compiled for NumPy arrays (``conv_kernels.col2im_add``), or None: then
+    ``Im2col.col2im`` runs its reference loop (and always does on the GPU)."""
+    conv_kernels = shipped("conv_kernels")
+    return None if conv_kernels is None else conv_kernels.compiled_col2im_add()
