@@ -31,74 +31,79 @@ SURVIVORS = ["tests/test_survivors.py"]
 # name: (file, [(old text, new text), ...], test files that must catch it)
 MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "atomic write: write the checkpoint in place": (
-        "tinyvae/fileio.py",
+        "tinyvae/training/fileio.py",
         [('fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)',
           "fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), str(path)"),
          ("os.replace(tmp, path)", "pass")],
         CHECKPOINT_TESTS),
     "atomic write: keep a failed write's file": (
-        "tinyvae/fileio.py",
+        "tinyvae/training/fileio.py",
         [("    except BaseException:\n        if os.path.exists(tmp):\n            os.remove(tmp)\n        raise",
           "    except BaseException:\n        os.replace(tmp, path)\n        raise")],
         CHECKPOINT_TESTS),
     "load with allow_pickle=True": (
-        "tinyvae/checkpoint.py", [("np.load(path, allow_pickle=False)", "np.load(path, allow_pickle=True)")],
+        "tinyvae/training/checkpoint.py", [("np.load(path, allow_pickle=False)", "np.load(path, allow_pickle=True)")],
         CHECKPOINT_TESTS),
     "format check: no 'newer' sentence": (
-        "tinyvae/checkpoint.py", [('if meta["format"] > FORMAT_VERSION:', "if False:")], CHECKPOINT_TESTS),
+        "tinyvae/training/checkpoint.py", [('if meta["format"] > FORMAT_VERSION:', "if False:")], CHECKPOINT_TESTS),
     "format check: accept any version": (
-        "tinyvae/checkpoint.py",
+        "tinyvae/training/checkpoint.py",
         [('if meta["format"] > FORMAT_VERSION:', "if False:"),
          ('if meta["format"] != FORMAT_VERSION or "params" not in arrays:', 'if "params" not in arrays:')],
         CHECKPOINT_TESTS),
     "checksum of files on disk: first 8 digits only": (
-        "tinyvae/download.py", [("if actual != expected:", "if actual[:8] != expected[:8]:")],
+        "tinyvae/data/download.py", [("if actual != expected:", "if actual[:8] != expected[:8]:")],
         SURVIVORS + ["tests/test_download.py"]),
     "checksum of files on disk: last 8 digits only": (
-        "tinyvae/download.py", [("if actual != expected:", "if actual[-8:] != expected[-8:]:")],
+        "tinyvae/data/download.py", [("if actual != expected:", "if actual[-8:] != expected[-8:]:")],
         SURVIVORS + ["tests/test_download.py"]),
     "checksum of downloads: first 8 digits only": (
-        "tinyvae/download.py", [("if actual == expected:", "if actual[:8] == expected[:8]:")],
+        "tinyvae/data/download.py", [("if actual == expected:", "if actual[:8] == expected[:8]:")],
         SURVIVORS + ["tests/test_download.py"]),
     "checksum of downloads: last 8 digits only": (
-        "tinyvae/download.py", [("if actual == expected:", "if actual[-8:] == expected[-8:]:")],
+        "tinyvae/data/download.py", [("if actual == expected:", "if actual[-8:] == expected[-8:]:")],
         SURVIVORS + ["tests/test_download.py"]),
     "rel_error: a + b in the numerator": (
-        "tinyvae/gradcheck.py", [("np.max(np.abs(a - b))", "np.max(np.abs(a + b))")],
+        "tinyvae/nn/gradcheck.py", [("np.max(np.abs(a - b))", "np.max(np.abs(a + b))")],
         SURVIVORS + ["tests/test_planted_bugs.py"]),
     "rel_error: |a + b| in the denominator": (
-        "tinyvae/gradcheck.py", [("np.max(np.abs(a) + np.abs(b))", "np.max(np.abs(a + b))")],
+        "tinyvae/nn/gradcheck.py", [("np.max(np.abs(a) + np.abs(b))", "np.max(np.abs(a + b))")],
         SURVIVORS + ["tests/test_planted_bugs.py"]),
     "slerp: swap the endpoints' weights": (
-        "tinyvae/latent.py",
+        "tinyvae/analysis/latent.py",
         [("xp.sin((1.0 - t) * omega) * z0[None, :] + xp.sin(t * omega) * z1[None, :]",
           "xp.sin(t * omega) * z0[None, :] + xp.sin((1.0 - t) * omega) * z1[None, :]")],
         SURVIVORS + ["tests/test_latent.py"]),
     "slerp: no division by sin Ω": (
-        "tinyvae/latent.py", [("* z1[None, :]) / sin_omega", "* z1[None, :])")], SURVIVORS + ["tests/test_latent.py"]),
+        "tinyvae/analysis/latent.py", [("* z1[None, :]) / sin_omega", "* z1[None, :])")],
+        SURVIVORS + ["tests/test_latent.py"]),
     "slerp: half the angle": (
-        "tinyvae/latent.py", [("omega = float(np.arccos(np.clip(cos, -1.0, 1.0)))",
+        "tinyvae/analysis/latent.py", [("omega = float(np.arccos(np.clip(cos, -1.0, 1.0)))",
                                "omega = 0.5 * float(np.arccos(np.clip(cos, -1.0, 1.0)))")],
         SURVIVORS + ["tests/test_latent.py"]),
     "slerp: never fall back to lerp": (
-        "tinyvae/latent.py", [("if sin_omega < PARALLEL:", "if False:")], SURVIVORS + ["tests/test_latent.py"]),
+        "tinyvae/analysis/latent.py", [("if sin_omega < PARALLEL:", "if False:")],
+        SURVIVORS + ["tests/test_latent.py"]),
     "anomaly score: recon − KL": (
-        "tinyvae/anomaly.py", [("recon.astype(np.float64) + kl.astype(np.float64)",
+        "tinyvae/analysis/anomaly.py", [("recon.astype(np.float64) + kl.astype(np.float64)",
                                 "recon.astype(np.float64) - kl.astype(np.float64)")],
         SURVIVORS + ["tests/test_anomaly.py"]),
     "anomaly score: reconstruction only": (
-        "tinyvae/anomaly.py", [("recon.astype(np.float64) + kl.astype(np.float64)", "recon.astype(np.float64)")],
+        "tinyvae/analysis/anomaly.py",
+        [("recon.astype(np.float64) + kl.astype(np.float64)", "recon.astype(np.float64)")],
         SURVIVORS + ["tests/test_anomaly.py"]),
     "anomaly score: negated": (
-        "tinyvae/anomaly.py", [("scores.append(model.backend.to_numpy(value))",
+        "tinyvae/analysis/anomaly.py", [("scores.append(model.backend.to_numpy(value))",
                                 "scores.append(-model.backend.to_numpy(value))")],
         SURVIVORS + ["tests/test_anomaly.py"]),
     "SGD: step along the gradient, not the velocity": (
-        "tinyvae/optim.py", [("theta -= self.lr * v", "theta -= self.lr * g")], SURVIVORS + ["tests/test_optim.py"]),
+        "tinyvae/training/optim.py", [("theta -= self.lr * v", "theta -= self.lr * g")],
+        SURVIVORS + ["tests/test_optim.py"]),
     "SGD: forget the momentum": (
-        "tinyvae/optim.py", [("v *= self.momentum", "v *= 0.0")], SURVIVORS + ["tests/test_optim.py"]),
+        "tinyvae/training/optim.py", [("v *= self.momentum", "v *= 0.0")], SURVIVORS + ["tests/test_optim.py"]),
     "SGD: ascend": (
-        "tinyvae/optim.py", [("theta -= self.lr * v", "theta += self.lr * v")], SURVIVORS + ["tests/test_optim.py"]),
+        "tinyvae/training/optim.py", [("theta -= self.lr * v", "theta += self.lr * v")],
+        SURVIVORS + ["tests/test_optim.py"]),
     # this branch's own fixes (issue 14)
     "resume --out: continue in the source folder": (
         "tinyvae/train.py", [('out_dir = Path(args.out or args.resume or f"runs/{config.dataset}")',
@@ -107,7 +112,7 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "parsers take abbreviated flags": (
         "tinyvae/cli.py", [("allow_abbrev=False", "allow_abbrev=True")], ["tests/test_cli_errors.py"]),
     "Bernoulli takes pixels outside [0, 1]": (
-        "tinyvae/likelihood.py", [("if low < 0 or high > 1:", "if False:")], ["tests/test_vae.py"]),
+        "tinyvae/models/likelihood.py", [("if low < 0 or high > 1:", "if False:")], ["tests/test_vae.py"]),
     "no probe of the output folder": (
         "tinyvae/cli.py", [("    if not existing.is_dir():", "    return None\n    if not existing.is_dir():")],
         ["tests/test_cli_errors.py"]),

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from tinyvae.anomaly import anomaly_scores, average_ranks, main, roc_auc
+from tinyvae.analysis.anomaly import anomaly_scores, average_ranks, main, roc_auc
 from tinyvae.backend import get_backend
-from tinyvae.data import load_dataset
-from tinyvae.trainer import RunConfig, Trainer
+from tinyvae.data.loading import load_dataset
+from tinyvae.training.trainer import RunConfig, Trainer
 
 
 def test_roc_auc_matches_a_hand_computed_example_with_ties():
@@ -76,8 +76,8 @@ def test_anomaly_cli_on_a_held_out_digit(run_without_sevens, capsys):
 
 
 def test_anomaly_scores_refuse_what_they_cannot_score(run_without_sevens):
-    from tinyvae.autoencoder import Autoencoder
-    from tinyvae.cvae import ConditionalVAE
+    from tinyvae.models.autoencoder import Autoencoder
+    from tinyvae.models.cvae import ConditionalVAE
 
     images = load_dataset("digits").test_images[:5]
     with pytest.raises(ValueError, match="has no ELBO"):

@@ -77,9 +77,9 @@ def reference_report(sandboxed, tmp_path_factory):
 def test_spec_and_source_agree():
     keys = {region.key for found in REFERENCE.values() for region in found}
     assert keys == ALL_KEYS | set(spec.WITHHELD) and set(spec.HINTS) == ALL_KEYS
-    for required in ["layers.py:Linear.forward", "layers.py:Linear.backward", "activations.py:ReLU.backward",
-                     "losses.py:bernoulli_nll", "losses.py:gaussian_kl", "reparam.py:Reparameterize.backward",
-                     "vae.py:VAE.backward", "optim.py:Adam._update"]:
+    for required in ["nn/layers.py:Linear.forward", "nn/layers.py:Linear.backward", "nn/activations.py:ReLU.backward",
+                     "nn/losses.py:bernoulli_nll", "nn/losses.py:gaussian_kl", "nn/reparam.py:Reparameterize.backward",
+                     "models/vae.py:VAE.backward", "training/optim.py:Adam._update"]:
         assert required in keys
     for a in spec.ASSIGNMENTS:
         assert a.points("public") and a.points("hidden") and a.max_points() > 0
@@ -172,7 +172,8 @@ def test_the_release_installs_everything_its_package_and_tests_import(release):
 
 
 def test_students_can_import_the_release_and_run_their_public_tests(release, tmp_path):
-    result = python("-c", "import tinyvae, tinyvae.vae, tinyvae.optim; print(tinyvae.__file__)", cwd=release)
+    result = python("-c", "import tinyvae, tinyvae.models.vae, tinyvae.training.optim; print(tinyvae.__file__)",
+                    cwd=release)
     assert result.returncode == 0 and result.stdout.startswith(str(release)), result.stderr
     # the fused CPU Adam is not shipped, so the students' Adam._update is what runs
     result = python("-c", "from tinyvae import Adam, VAE; print(Adam(VAE().params).update_kernel)", cwd=release)
@@ -196,38 +197,39 @@ def test_one_solved_assignment_scores_exactly_its_points(sandboxed, release, tmp
 
 # One plausible wrong solution per line: (assignment, what the student got wrong, region, old code, new code).
 MUTATIONS = [
-    ("A1", "Linear forward forgets the bias", "layers.py:Linear.forward", "y += self.b", "pass"),
-    ("A1", "db summed over the wrong axis", "layers.py:Linear.backward", "sum(axis=0,", "sum(axis=1,"),
-    ("A1", "dW accumulates instead of overwriting", "layers.py:Linear.backward",
+    ("A1", "Linear forward forgets the bias", "nn/layers.py:Linear.forward", "y += self.b", "pass"),
+    ("A1", "db summed over the wrong axis", "nn/layers.py:Linear.backward", "sum(axis=0,", "sum(axis=1,"),
+    ("A1", "dW accumulates instead of overwriting", "nn/layers.py:Linear.backward",
      "x.T.dot(dy, out=self.dW)", "self.dW += x.T @ dy"),
-    ("A1", "ReLU backward forgets the mask", "activations.py:ReLU.backward", "dy * self.mask", "dy"),
-    ("A1", "ReLU slope 1 at the kink", "activations.py:ReLU.forward", "x > 0", "x >= 0"),
-    ("A2", "sign flip in the BCE gradient", "losses.py:bernoulli_nll",
+    ("A1", "ReLU backward forgets the mask", "nn/activations.py:ReLU.backward", "dy * self.mask", "dy"),
+    ("A1", "ReLU slope 1 at the kink", "nn/activations.py:ReLU.forward", "x > 0", "x >= 0"),
+    ("A2", "sign flip in the BCE gradient", "nn/losses.py:bernoulli_nll",
      "xp.exp(logits - relu - log1p_e) - x", "x - xp.exp(logits - relu - log1p_e)"),
-    ("A2", "naive sigmoid that overflows", "losses.py:bernoulli_nll",
+    ("A2", "naive sigmoid that overflows", "nn/losses.py:bernoulli_nll",
      "xp.exp(logits - relu - log1p_e) - x", "1.0 / (1.0 + xp.exp(-logits)) - x"),
-    ("A2", "KL gradient missing the ½", "losses.py:gaussian_kl", "0.5 * (var - 1.0)", "(var - 1.0)"),
-    ("A2", "KL summed over the batch axis", "losses.py:gaussian_kl", "logvar).sum(axis=1)", "logvar).sum(axis=0)"),
-    ("A3", "std = exp(logvar), no ½", "reparam.py:Reparameterize.forward", "exp(0.5 * logvar)", "exp(logvar)"),
-    ("A3", "reparameterization backward missing the ½", "reparam.py:Reparameterize.backward", "0.5 * dz", "dz"),
-    ("A3", "VAE backward forgets the KL weight β·w", "vae.py:VAE.backward", "self.kl_term_weight() / N",
+    ("A2", "KL gradient missing the ½", "nn/losses.py:gaussian_kl", "0.5 * (var - 1.0)", "(var - 1.0)"),
+    ("A2", "KL summed over the batch axis", "nn/losses.py:gaussian_kl", "logvar).sum(axis=1)", "logvar).sum(axis=0)"),
+    ("A3", "std = exp(logvar), no ½", "nn/reparam.py:Reparameterize.forward", "exp(0.5 * logvar)", "exp(logvar)"),
+    ("A3", "reparameterization backward missing the ½", "nn/reparam.py:Reparameterize.backward", "0.5 * dz", "dz"),
+    ("A3", "VAE backward forgets the KL weight β·w", "models/vae.py:VAE.backward", "self.kl_term_weight() / N",
      "1.0 / N"),
-    ("A3", "VAE backward ignores the logvar clamp", "vae.py:VAE.backward", " * self._unclamped", ""),
-    ("A3", "VAE backward sums instead of averaging", "vae.py:VAE.backward", "self._dout * (1.0 / N)", "self._dout"),
-    ("A4", "no bias correction of the step", "optim.py:Adam.step",
+    ("A3", "VAE backward ignores the logvar clamp", "models/vae.py:VAE.backward", " * self._unclamped", ""),
+    ("A3", "VAE backward sums instead of averaging", "models/vae.py:VAE.backward", "self._dout * (1.0 / N)",
+     "self._dout"),
+    ("A4", "no bias correction of the step", "training/optim.py:Adam.step",
      "self.lr * math.sqrt(1.0 - self.beta2 ** self.t) / (1.0 - self.beta1 ** self.t)", "self.lr"),
-    ("A4", "second moment from |g| instead of g²", "optim.py:Adam._update", "xp.multiply(g, g, out=tmp)",
+    ("A4", "second moment from |g| instead of g²", "training/optim.py:Adam._update", "xp.multiply(g, g, out=tmp)",
      "xp.abs(g, out=tmp)"),
-    ("A4", "β₁ and β₂ mixed up in m", "optim.py:Adam._update", "tmp *= 1.0 - b1", "tmp *= 1.0 - b2"),
-    ("A4", "step uphill (sign flip)", "optim.py:Adam._update", "theta -= tmp", "theta += tmp"),
-    ("A5", "conv dW with its input channels reversed", "conv.py:Conv2d.backward",
+    ("A4", "β₁ and β₂ mixed up in m", "training/optim.py:Adam._update", "tmp *= 1.0 - b1", "tmp *= 1.0 - b2"),
+    ("A4", "step uphill (sign flip)", "training/optim.py:Adam._update", "theta -= tmp", "theta += tmp"),
+    ("A5", "conv dW with its input channels reversed", "nn/conv.py:Conv2d.backward",
      "from_patch_order(dY.T @ self.cols, self.dW.shape)",
      "from_patch_order(dY.T @ self.cols, self.dW.shape)[:, ::-1]"),
-    ("A5", "conv db accumulates instead of overwriting", "conv.py:Conv2d.backward",
+    ("A5", "conv db accumulates instead of overwriting", "nn/conv.py:Conv2d.backward",
      "dy.sum(axis=(0, 2, 3), out=self.db)", "self.db += dy.sum(axis=(0, 2, 3))"),
-    ("A5", "transposed convolution forgets the bias", "conv.py:ConvTranspose2d.forward",
+    ("A5", "transposed convolution forgets the bias", "nn/conv.py:ConvTranspose2d.forward",
      "y += self.b[:, None, None]", "pass"),
-    ("A5", "transposed convolution's dx through Wᵀ twice", "conv.py:ConvTranspose2d.backward",
+    ("A5", "transposed convolution's dx through Wᵀ twice", "nn/conv.py:ConvTranspose2d.backward",
      "from_rows(D @ self.W_mat.T, N, H, W)", "from_rows(D @ self.W_mat.T * 2.0, N, H, W)"),
 ]
 
@@ -307,7 +309,7 @@ def test_builder_refuses_a_region_that_belongs_to_no_assignment(tmp_path):
 
 def test_submission_that_does_not_import_gets_a_report(sandboxed, tmp_path):
     broken = copy_of(ROOT, tmp_path / "broken")
-    with open(broken / "tinyvae" / "layers.py", "a") as f:
+    with open(broken / "tinyvae" / "nn" / "layers.py", "a") as f:
         f.write("\nimport a_module_that_does_not_exist\n")
     report = grade(broken, report_path=tmp_path / "broken.json")
     assert json.loads((tmp_path / "broken.json").read_text())["points"] == report.points
@@ -315,7 +317,7 @@ def test_submission_that_does_not_import_gets_a_report(sandboxed, tmp_path):
         assert all(t.outcome == "passed" or t.message.endswith("crashed: ModuleNotFoundError") for t in a.tests)
     assert all(a.points < a.max_points for a in report.assignments if a.id != "A2")
 
-    typo = edit_region(copy_of(ROOT, tmp_path / "typo"), "layers.py:Linear.forward", "y += self.b", "y += self.b)")
+    typo = edit_region(copy_of(ROOT, tmp_path / "typo"), "nn/layers.py:Linear.forward", "y += self.b", "y += self.b)")
     report = grade(typo, ["A1", "A3"])                     # a syntax error in A1 costs A1 only
     assert report.get("A3").points == report.get("A3").max_points
     linear = [t for t in report.get("A1").tests if "linear" in t.name.lower() or "layer" in t.name or "MLP" in t.name]
@@ -331,9 +333,9 @@ LOOP = "import time\nwhile True:\n    try:\n        time.sleep(0.01)\n    except
 
 
 def test_submission_that_loops_forever_is_stopped_and_reported(sandboxed, tmp_path):
-    endless = edit_region(copy_of(ROOT, tmp_path / "endless"), "activations.py:ReLU.backward", "dx = dy * self.mask",
+    endless = edit_region(copy_of(ROOT, tmp_path / "endless"), "nn/activations.py:ReLU.backward", "dx = dy * self.mask",
                           "while True:\n            pass")
-    stubborn = edit_region(copy_of(ROOT, tmp_path / "stubborn"), "activations.py:ReLU.backward",
+    stubborn = edit_region(copy_of(ROOT, tmp_path / "stubborn"), "nn/activations.py:ReLU.backward",
                            "dx = dy * self.mask", LOOP.replace("\n", "\n        ").rstrip())
     with ThreadPoolExecutor(2) as pool:
         endless_report = pool.submit(grade, endless, ["A1"], check_timeout=0.3)
@@ -355,7 +357,7 @@ def test_submission_that_edits_the_public_tests_gains_nothing(sandboxed, release
     cheat = copy_of(release, tmp_path)
     public = cheat / "tinyvae" / "assignments" / "a2_likelihood_kl" / "test_a2_public.py"
     public.write_text("import pytest\n\n\n@pytest.mark.points(9)\ndef test_everything():\n    assert True\n")
-    gradcheck = cheat / "tinyvae" / "gradcheck.py"
+    gradcheck = cheat / "tinyvae" / "nn" / "gradcheck.py"
     gradcheck.write_text(gradcheck.read_text() + "\n\ndef rel_error(a, b):\n    return 0.0\n")
     report = grade(cheat, ["A2"])
     assert report.points == 0 and report.max_points == spec.get("A2").max_points()

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from conftest import away_from_zero
 
-from tinyvae.autoencoder import Autoencoder, corrupt
 from tinyvae.backend import get_backend
-from tinyvae.gradcheck import check_model, numerical_gradient, rel_error
-from tinyvae.losses import kl_sparsity, l1_penalty
+from tinyvae.models.autoencoder import Autoencoder, corrupt
+from tinyvae.nn.gradcheck import check_model, numerical_gradient, rel_error
+from tinyvae.nn.losses import kl_sparsity, l1_penalty
 
 MODEL_TOL, FUNCTION_TOL = 1e-6, 1e-8
 

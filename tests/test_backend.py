@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from tinyvae.backend import BackendError, array_module, get_backend, gpu_available, to_host
-from tinyvae.layers import Linear, mlp
-from tinyvae.params import Parameters
+from tinyvae.nn.layers import Linear, mlp
+from tinyvae.nn.params import Parameters
 
 
 def test_cpu_backend_roundtrip():

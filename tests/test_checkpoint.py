@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tinyvae import SGD, VAE, Adam
-from tinyvae.checkpoint import FORMAT_VERSION, CheckpointError, build_model, load_checkpoint, save_checkpoint
+from tinyvae.training.checkpoint import FORMAT_VERSION, CheckpointError, build_model, load_checkpoint, save_checkpoint
 
 
 def small_model(seed=0):

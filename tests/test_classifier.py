@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tinyvae.classifier import Classifier, log_softmax, softmax_cross_entropy
-from tinyvae.data import load_dataset
-from tinyvae.gradcheck import numerical_gradient, rel_error
+from tinyvae.data.loading import load_dataset
+from tinyvae.models.classifier import Classifier, log_softmax, softmax_cross_entropy
+from tinyvae.nn.gradcheck import numerical_gradient, rel_error
 
 TOL = 1e-8
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from test_checkpoint import bad_checkpoints
 
-from tinyvae import anomaly, benchmark, evaluate, latent, sweep, train
+from tinyvae import benchmark, evaluate, train
+from tinyvae.analysis import anomaly, latent, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 MAINS = {"train": train.main, "evaluate": evaluate.main, "benchmark": benchmark.main, "sweep": sweep.main,

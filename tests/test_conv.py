@@ -4,14 +4,14 @@ reference (loops over the kernel offsets, no im2col), PyTorch where it is instal
 import numpy as np
 import pytest
 
-from tinyvae.activations import ReLU
 from tinyvae.backend import to_host
-from tinyvae.conv import Conv2d, ConvTranspose2d
 from tinyvae.fast import col2im_scatter_add
-from tinyvae.gradcheck import check_layer, numerical_gradient, rel_error
-from tinyvae.im2col import Im2col, output_size
-from tinyvae.layers import Sequential
-from tinyvae.params import Parameters
+from tinyvae.nn.activations import ReLU
+from tinyvae.nn.conv import Conv2d, ConvTranspose2d
+from tinyvae.nn.gradcheck import check_layer, numerical_gradient, rel_error
+from tinyvae.nn.im2col import Im2col, output_size
+from tinyvae.nn.layers import Sequential
+from tinyvae.nn.params import Parameters
 
 LAYER_TOL = 1e-8
 
@@ -300,7 +300,7 @@ def test_backward_refuses_a_gradient_of_the_wrong_shape(rng, make):
         layer.backward(np.zeros((y.shape[0], y.shape[1], y.shape[2] + 1, y.shape[3])))
 
 
-# --- col2im's compiled twin (tinyvae/conv_kernels.py) gives the reference's bits --------------------
+# --- col2im's compiled twin (tinyvae/fast/conv_kernels.py) gives the reference's bits --------------------
 
 def twin_max_difference(kernel, rng, dtype):
     """max |twin − reference| of col2im over GEOMETRIES, with ``kernel`` as the twin."""
@@ -317,7 +317,7 @@ def twin_max_difference(kernel, rng, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_col2im_gives_the_references_bits(rng, dtype):
     pytest.importorskip("numba")
-    from tinyvae.conv_kernels import compiled_col2im_add
+    from tinyvae.fast.conv_kernels import compiled_col2im_add
 
     assert compiled_col2im_add() is not None and col2im_scatter_add() is compiled_col2im_add()
     assert twin_max_difference(compiled_col2im_add(), rng, dtype) == 0.0

@@ -1,4 +1,4 @@
-"""The VAE and the autoencoders with convolutional networks (arch="conv", tinyvae.conv_nets):
+"""The VAE and the autoencoders with convolutional networks (arch="conv", tinyvae.nn.conv_nets):
 whole-model float64 gradient checks, shapes, the architecture kept in config(), clear errors,
 and a planted bug in the reshape between the convolutions and the dense layers."""
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from tinyvae import VAE, Autoencoder
-from tinyvae.conv import ConvTranspose2d
-from tinyvae.conv_nets import Reshape, conv_decoder, conv_encoder
-from tinyvae.gradcheck import check_model
-from tinyvae.models import model_from_config
+from tinyvae.models.registry import model_from_config
+from tinyvae.nn.conv import ConvTranspose2d
+from tinyvae.nn.conv_nets import Reshape, conv_decoder, conv_encoder
+from tinyvae.nn.gradcheck import check_model
 
 SMALL = dict(input_dim=64, hidden=[5], latent_dim=2, arch="conv", image_shape=(1, 8, 8), channels=(2, 3),
              dtype="float64", seed=4)
@@ -32,7 +32,7 @@ def test_the_conv_vae_passes_the_whole_model_gradient_check(likelihood, sigma):
 
 def test_the_conv_conditional_vae_passes_the_gradient_check():
     """Its labels join the features after the convolutions, and z before the decoder's dense layers."""
-    from tinyvae.cvae import AppendLabels, ConditionalVAE
+    from tinyvae.models.cvae import AppendLabels, ConditionalVAE
 
     model = ConditionalVAE(**SMALL, n_classes=3)
     x, eps = batch()
@@ -67,7 +67,7 @@ def test_odd_sides_come_back_to_their_size():
     decoder = conv_decoder((1, 14, 14), (4, 4), [], 2, 1, "relu", "pytorch")        # 14 → 7 → 3 and back
     assert [layer.output_padding for layer in decoder.layers if isinstance(layer, ConvTranspose2d)] == [1, 0]
     encoder = conv_encoder((1, 14, 14), (4, 4), [], 4, "relu", "pytorch")
-    from tinyvae.params import Parameters
+    from tinyvae.nn.params import Parameters
     Parameters({"e": encoder, "d": decoder}, seed=0)
     assert decoder.forward(encoder.forward(np.ones((2, 196)))[:, :2]).shape == (2, 196)
 
@@ -114,8 +114,8 @@ SMALL_RUN = ["--dataset", "digits", "--arch", "conv", "--channels", "4", "8", "-
 
 
 def test_a_conv_iwae_run_trains(tmp_path):
-    from tinyvae.checkpoint import load
     from tinyvae.train import main as train
+    from tinyvae.training.checkpoint import load
 
     assert train([*SMALL_RUN, "--iwae-k", "3", "--epochs", "1", "--out", str(tmp_path / "iwae")]) == 0
     model = load(tmp_path / "iwae")
@@ -123,8 +123,8 @@ def test_a_conv_iwae_run_trains(tmp_path):
 
 
 def test_a_conv_conditional_run_trains(tmp_path):
-    from tinyvae.checkpoint import load
     from tinyvae.train import main as train
+    from tinyvae.training.checkpoint import load
 
     assert train([*SMALL_RUN, "--model", "cvae", "--epochs", "1", "--out", str(tmp_path / "cvae")]) == 0
     model = load(tmp_path / "cvae")
@@ -132,9 +132,9 @@ def test_a_conv_conditional_run_trains(tmp_path):
 
 
 def test_train_resume_and_evaluate_a_conv_run(tmp_path, capsys):
-    from tinyvae.checkpoint import load
     from tinyvae.evaluate import main as evaluate
     from tinyvae.train import main as train
+    from tinyvae.training.checkpoint import load
 
     out = tmp_path / "conv"
     assert train([*SMALL_RUN, "--epochs", "1", "--out", str(out)]) == 0
@@ -164,9 +164,9 @@ def test_the_benchmarks_pytorch_twin_has_the_same_conv_networks():
     torch = pytest.importorskip("torch")
     from tinyvae.backend import get_backend
     from tinyvae.benchmark import TorchVAE
-    from tinyvae.data import load_dataset
-    from tinyvae.models import model_for_run
-    from tinyvae.trainer import RunConfig
+    from tinyvae.data.loading import load_dataset
+    from tinyvae.models.registry import model_for_run
+    from tinyvae.training.trainer import RunConfig
 
     digits = load_dataset("digits")
     config = RunConfig(dataset="digits", arch="conv", hidden=[6], channels=[3, 5], latent_dim=2)

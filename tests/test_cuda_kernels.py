@@ -30,11 +30,11 @@ import pytest
 
 from tinyvae.fast import nvrtc
 from tinyvae.fast.cuda_kernels import ARCHS, NVRTC_OPTIONS, cuda_source, kernel_names
-from tinyvae.layers import Linear
-from tinyvae.losses import bernoulli_nll, gaussian_kl
-from tinyvae.optim import Adam
-from tinyvae.params import Parameters
-from tinyvae.reparam import Reparameterize
+from tinyvae.nn.layers import Linear
+from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
+from tinyvae.nn.params import Parameters
+from tinyvae.nn.reparam import Reparameterize
+from tinyvae.training.optim import Adam
 
 CUPY_ADDS = ("-ftz=true",)              # CuPy adds this to every NVRTC compile (cupy/cuda/compiler.py)
 ULPS = 16

@@ -6,11 +6,11 @@ import pytest
 
 import tinyvae
 from tinyvae.backend import get_backend
-from tinyvae.classifier import Classifier
-from tinyvae.cvae import ConditionalVAE, label_accuracy, one_hot
-from tinyvae.data import load_dataset, to_float
-from tinyvae.gradcheck import check_model
-from tinyvae.trainer import RunConfig, Trainer
+from tinyvae.data.loading import load_dataset, to_float
+from tinyvae.models.classifier import Classifier
+from tinyvae.models.cvae import ConditionalVAE, label_accuracy, one_hot
+from tinyvae.nn.gradcheck import check_model
+from tinyvae.training.trainer import RunConfig, Trainer
 
 MODEL_TOL = 1e-6
 

@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyvae import data, download
 from tinyvae.backend import array_module
-from tinyvae.data import (
+from tinyvae.data import download
+from tinyvae.data import loading as data
+from tinyvae.data.download import IDX_FILES
+from tinyvae.data.idx import write_idx
+from tinyvae.data.loading import (
     BINARIZE,
     DATASETS,
     DataError,
@@ -21,8 +24,6 @@ from tinyvae.data import (
     read_idx_split,
     to_float,
 )
-from tinyvae.download import IDX_FILES
-from tinyvae.idx import write_idx
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -178,7 +179,7 @@ def test_digits_ship_with_the_package():
     assert set(ds.train_labels.tolist()) == set(ds.test_labels.tolist()) == set(range(10))
     again = load_dataset("digits")
     assert np.array_equal(again.train_images, ds.train_images) and np.array_equal(again.test_labels, ds.test_labels)
-    assert ds.source == "tinyvae/datasets/digits.csv.gz" and "1,501 train + 296 test" in str(ds)
+    assert ds.source == "tinyvae/data/datasets/digits.csv.gz" and "1,501 train + 296 test" in str(ds)
 
 
 def test_digits_split_rule():

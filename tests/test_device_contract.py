@@ -16,9 +16,9 @@ import pytest
 from test_train import small_trainer
 
 from tinyvae.backend import Backend, cpu_backend, noise_state, restore_noise_state
-from tinyvae.checkpoint import load_checkpoint
-from tinyvae.data import load_dataset
-from tinyvae.trainer import Trainer
+from tinyvae.data.loading import load_dataset
+from tinyvae.training.checkpoint import load_checkpoint
+from tinyvae.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-import tinyvae.optim
+import tinyvae.training.optim
 from tinyvae import doctor
 from tinyvae.backend import gpu_available
 from tinyvae.fast import Twins, twins_for
@@ -43,10 +43,10 @@ def test_a_wrong_adam_twin_fails_the_step_check(monkeypatch):
     twins = twins_for(doctor.get_backend("cpu"))
 
     def swapped_betas(theta, g, m, v, lr_t, eps_t, c1, c2):        # BUG: 1 − β₁ and 1 − β₂ swapped
-        tinyvae.optim.Adam._update(adam, theta, g, m, v, m.copy(), lr_t, eps_t)
+        tinyvae.training.optim.Adam._update(adam, theta, g, m, v, m.copy(), lr_t, eps_t)
 
     adam = type("A", (), {"xp": __import__("numpy"), "beta1": 0.999, "beta2": 0.9})()
-    monkeypatch.setattr(tinyvae.optim, "twins_for", lambda backend: Twins(
+    monkeypatch.setattr(tinyvae.training.optim, "twins_for", lambda backend: Twins(
         twins.bernoulli_nll, twins.gaussian_kl, twins.reparameterize, swapped_betas, "planted"))
     ready, verdict = doctor.diagnose("cpu", out=lambda line: None)
     assert not ready and verdict.startswith("not ready: step: a training step differs from the CPU's reference")

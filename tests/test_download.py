@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tinyvae import download
-from tinyvae.download import CHECKSUMS, IDX_FILES, check_content, download_file, download_missing, file_md5
-from tinyvae.idx import DataError
+from tinyvae.data import download
+from tinyvae.data.download import CHECKSUMS, IDX_FILES, check_content, download_file, download_missing, file_md5
+from tinyvae.data.idx import DataError
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from tinyvae.backend import get_backend
-from tinyvae.checkpoint import build_model, load_checkpoint, save_checkpoint
-from tinyvae.data import load_dataset
+from tinyvae.data.loading import load_dataset
 from tinyvae.evaluate import evaluate, main
-from tinyvae.optim import Adam
-from tinyvae.trainer import RunConfig, Trainer
-from tinyvae.vae import VAE
+from tinyvae.models.vae import VAE
+from tinyvae.training.checkpoint import build_model, load_checkpoint, save_checkpoint
+from tinyvae.training.optim import Adam
+from tinyvae.training.trainer import RunConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--iwae-k", "50", "--probe-epochs", "20", "--classifier-epochs", "2", "--no-progress"]

@@ -8,11 +8,11 @@ import pytest
 from test_train import small_trainer
 
 import tinyvae
-from tinyvae.autoencoder import Autoencoder
-from tinyvae.checkpoint import load_checkpoint
-from tinyvae.cvae import ConditionalVAE
-from tinyvae.data import load_dataset
+from tinyvae.data.loading import load_dataset
+from tinyvae.models.autoencoder import Autoencoder
+from tinyvae.models.cvae import ConditionalVAE
 from tinyvae.train import main
+from tinyvae.training.checkpoint import load_checkpoint
 
 SMALL = ["--dataset", "digits", "--hidden", "16", "--batch-size", "64", "--latent-dim", "3", "--no-progress"]
 FAMILY = {
@@ -59,7 +59,7 @@ def test_history_reports_kl_weight_and_active_units(tmp_path, digits):
 
 def test_iwae_run_stores_k_and_evaluates(tmp_path, capsys):
     from tinyvae.evaluate import main as evaluate_main
-    from tinyvae.iwae import IWAE
+    from tinyvae.models.iwae import IWAE
 
     out = tmp_path / "run"
     assert main([*SMALL, "--epochs", "2", "--iwae-k", "4", "--out", str(out)]) == 0
@@ -80,7 +80,7 @@ def test_iwae_run_stores_k_and_evaluates(tmp_path, capsys):
 
 def test_m2_run_stores_its_labelled_subset_and_reports_the_error(tmp_path, capsys, digits):
     from tinyvae.evaluate import main as evaluate_main
-    from tinyvae.m2 import M2
+    from tinyvae.models.m2 import M2
 
     out = tmp_path / "run"
     assert main([*SMALL, "--epochs", "2", "--model", "m2", "--labels", "30", "--out", str(out)]) == 0

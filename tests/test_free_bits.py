@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from tinyvae import VAE
-from tinyvae.annealing import cyclical, kl_weight, linear_warmup
 from tinyvae.backend import get_backend
-from tinyvae.data import load_dataset
-from tinyvae.gradcheck import check_model, numerical_gradient, rel_error
-from tinyvae.losses import free_bits_kl, gaussian_kl
-from tinyvae.trainer import RunConfig, Trainer
+from tinyvae.data.loading import load_dataset
+from tinyvae.nn.gradcheck import check_model, numerical_gradient, rel_error
+from tinyvae.nn.losses import free_bits_kl, gaussian_kl
+from tinyvae.training.annealing import cyclical, kl_weight, linear_warmup
+from tinyvae.training.trainer import RunConfig, Trainer
 
 MODEL_TOL, FUNCTION_TOL = 1e-6, 1e-8
 

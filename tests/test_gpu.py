@@ -21,7 +21,7 @@ from conftest import requires_gpu
 
 from tinyvae import VAE, Adam
 from tinyvae.backend import get_backend
-from tinyvae.gradcheck import rel_error
+from tinyvae.nn.gradcheck import rel_error
 
 pytestmark = [pytest.mark.gpu, requires_gpu]
 
@@ -74,9 +74,9 @@ def test_float64_training_agrees_over_five_steps(likelihood):
 
 def test_a_gpu_run_trains_and_resumes_on_the_cpu(tmp_path):
     """A checkpoint written on the GPU mid-epoch resumes on the CPU (and says how its noise continues)."""
-    from tinyvae.checkpoint import load_checkpoint
-    from tinyvae.data import load_dataset
-    from tinyvae.trainer import RunConfig, Trainer
+    from tinyvae.data.loading import load_dataset
+    from tinyvae.training.checkpoint import load_checkpoint
+    from tinyvae.training.trainer import RunConfig, Trainer
 
     digits = load_dataset("digits")
     config = RunConfig(dataset="digits", epochs=2, batch_size=64, hidden=[32], latent_dim=4)

@@ -40,9 +40,9 @@ def plant(release, folder, attack, files=None):
     """A copy of the release whose Linear.forward runs ``attack`` (the body of ``def run(layer, x)``)."""
     submission = folder / "submission"
     subprocess.run(["cp", "-r", str(release), str(submission)], check=True)
-    layers = submission / "tinyvae" / "layers.py"
+    layers = submission / "tinyvae" / "nn" / "layers.py"
     lines = layers.read_text().splitlines(keepends=True)
-    start, stop = scan(lines, "layers.py", (STUDENT_BEGIN,), (STUDENT_END,))[0]      # Linear.forward
+    start, stop = scan(lines, "nn/layers.py", (STUDENT_BEGIN,), (STUDENT_END,))[0]      # Linear.forward
     lines[start + 1:stop] = ["        from tinyvae.attack import run\n", "        y = run(self, x)\n"]
     layers.write_text("".join(lines))
     body = "".join(f"    {line}\n" for line in attack.strip("\n").splitlines())
@@ -140,7 +140,7 @@ candidates += glob.glob("/usr/local/lib/python3*/*-packages")
 candidates += glob.glob("/root/.pyenv/versions/*/lib/python3*/site-packages")
 candidates += glob.glob("/work/*") + glob.glob("/tmp/tinyvae-grade-*/*/submission") + sys.path
 for folder in candidates:
-    path = os.path.join(folder, "" if folder.endswith("tinyvae") else "tinyvae", "layers.py")
+    path = os.path.join(folder, "" if folder.endswith("tinyvae") else "tinyvae", "nn", "layers.py")
     if not os.path.isfile(path) or "YOUR CODE" in open(path).read():
         continue
     spec = importlib.util.spec_from_file_location("solved_layers", path)
@@ -168,11 +168,11 @@ def test_calling_a_solved_tinyvae_finds_none(release, tmp_path):
 
 def test_a_symlink_to_the_instructors_file_is_not_followed(release, tmp_path):
     submission = plant(release, tmp_path, "return x")
-    (submission / "tinyvae" / "layers.py").unlink()
-    (submission / "tinyvae" / "layers.py").symlink_to(spec.PACKAGE / "layers.py")
+    (submission / "tinyvae" / "nn" / "layers.py").unlink()
+    (submission / "tinyvae" / "nn" / "layers.py").symlink_to(spec.PACKAGE / "nn" / "layers.py")
     (submission / "tinyvae" / "solved").symlink_to(spec.PACKAGE)
     result = graded(submission, tmp_path)
-    assert "tinyvae/layers.py is a symbolic link: it was not copied" in result.notes
+    assert "tinyvae/nn/layers.py is a symbolic link: it was not copied" in result.notes
     assert "tinyvae/solved is a symbolic link: it was not copied" in result.notes
     assert linear_messages(result) == {"crashed: ModuleNotFoundError"}
 

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from tinyvae.idx import DataError, parse_idx, read_idx, read_idx_bytes, write_idx
+from tinyvae.data.idx import DataError, parse_idx, read_idx, read_idx_bytes, write_idx
 
 IMAGES = np.arange(3 * 28 * 28, dtype=np.uint64).reshape(3, 28, 28).astype(np.uint8)
 

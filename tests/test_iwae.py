@@ -1,4 +1,4 @@
-"""The IWAE objective (tinyvae/iwae.py): float64 gradient checks of −L_K w.r.t. every parameter,
+"""The IWAE objective (tinyvae/models/iwae.py): float64 gradient checks of −L_K w.r.t. every parameter,
 the stable self-normalised weights, and K = 1 against the VAE. The planted bugs the check must
 catch are in tests/test_planted_bugs.py."""
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tinyvae import VAE
-from tinyvae.gradcheck import check_model
-from tinyvae.iwae import IWAE, importance_weights
-from tinyvae.metrics import log_mean_exp
+from tinyvae.analysis.metrics import log_mean_exp
+from tinyvae.models.iwae import IWAE, importance_weights
+from tinyvae.nn.gradcheck import check_model
 
 MODEL_TOL = 1e-6
 

@@ -1,4 +1,4 @@
-"""Latent tools: lerp and slerp, traversals, and the figures of python -m tinyvae.latent."""
+"""Latent tools: lerp and slerp, traversals, and the figures of python -m tinyvae.analysis.latent."""
 
 from types import SimpleNamespace
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tinyvae import VAE
-from tinyvae.autoencoder import Autoencoder
-from tinyvae.cvae import ConditionalVAE
-from tinyvae.latent import interpolate, lerp, main, slerp, traverse
+from tinyvae.analysis.latent import interpolate, lerp, main, slerp, traverse
+from tinyvae.models.autoencoder import Autoencoder
+from tinyvae.models.cvae import ConditionalVAE
 from tinyvae.train import main as train
 
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from conftest import away_from_zero
 
-from tinyvae.activations import ACTIVATIONS, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, make_activation, sigmoid
-from tinyvae.gradcheck import check_layer
-from tinyvae.layers import Linear, Sequential, mlp
-from tinyvae.params import Parameters
+from tinyvae.nn.activations import ACTIVATIONS, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, make_activation, sigmoid
+from tinyvae.nn.gradcheck import check_layer
+from tinyvae.nn.layers import Linear, Sequential, mlp
+from tinyvae.nn.params import Parameters
 
 LAYER_TOL = 1e-8
 
@@ -58,7 +58,7 @@ def test_mlp_gradients_through_every_layer(backend, rng):
     x = backend.asarray(rng.standard_normal((5, 6)))
     # check_layer on a Sequential checks only the input; check each parameter separately:
     dy = backend.asarray(rng.standard_normal((5, 3)))
-    from tinyvae.gradcheck import numerical_gradient, rel_error
+    from tinyvae.nn.gradcheck import numerical_gradient, rel_error
 
     def loss():
         return float((net.forward(x) * dy).sum())
@@ -121,7 +121,7 @@ def test_mlp_structure_and_unknown_activation():
 
 
 def test_the_layer_base_class_states_the_contract():
-    from tinyvae.base import Layer
+    from tinyvae.nn.base import Layer
 
     class Double(Layer):                                   # a parameter-free layer: forward and backward only
         def forward(self, x):

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from tinyvae.gradcheck import numerical_gradient, rel_error
-from tinyvae.losses import bernoulli_nll, gaussian_kl, gaussian_nll, gaussian_nll_learned
+from tinyvae.nn.gradcheck import numerical_gradient, rel_error
+from tinyvae.nn.losses import bernoulli_nll, gaussian_kl, gaussian_nll, gaussian_nll_learned
 
 TOL = 1e-8
 

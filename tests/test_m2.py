@@ -1,4 +1,4 @@
-"""M2 (tinyvae/m2.py): float64 gradient checks of the semi-supervised objective w.r.t. every
+"""M2 (tinyvae/models/m2.py): float64 gradient checks of the semi-supervised objective w.r.t. every
 parameter group (labelled, unlabelled and mixed batches), the objective by hand, the balanced
 labelled subset and its refusals. The planted bugs are in tests/test_planted_bugs.py."""
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from tinyvae.classifier import log_softmax
-from tinyvae.gradcheck import check_model
-from tinyvae.m2 import M2, UNLABELLED, labelled_subset
+from tinyvae.models.classifier import log_softmax
+from tinyvae.models.m2 import M2, UNLABELLED, labelled_subset
+from tinyvae.nn.gradcheck import check_model
 
 MODEL_TOL = 1e-6
 LABELS = {

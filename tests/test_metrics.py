@@ -1,4 +1,4 @@
-"""tinyvae.metrics against exact answers: log p(x) by numerical integration for a 1- and 2-D latent,
+"""tinyvae.analysis.metrics against exact answers: log p(x) by numerical integration for a 1- and 2-D latent,
 the Fréchet distance in closed form, active units of a model with planted dead dimensions."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyvae import VAE, Adam
-from tinyvae.metrics import (
+from tinyvae.analysis.metrics import (
     active_units,
     elbo_parts,
     frechet_distance,

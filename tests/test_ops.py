@@ -7,15 +7,15 @@ import pytest
 from conftest import requires_gpu
 
 from tinyvae import VAE, Adam
-from tinyvae.autoencoder import Autoencoder
 from tinyvae.backend import get_backend
-from tinyvae.cpu_kernels import compiled_adam_update
 from tinyvae.fast import REFERENCE, twins_for
-from tinyvae.gradcheck import rel_error
-from tinyvae.layers import Linear
-from tinyvae.losses import bernoulli_nll, gaussian_kl
-from tinyvae.params import Parameters
-from tinyvae.reparam import Reparameterize
+from tinyvae.fast.cpu_kernels import compiled_adam_update
+from tinyvae.models.autoencoder import Autoencoder
+from tinyvae.nn.gradcheck import rel_error
+from tinyvae.nn.layers import Linear
+from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
+from tinyvae.nn.params import Parameters
+from tinyvae.nn.reparam import Reparameterize
 
 
 def test_cpu_models_use_the_reference_maths_and_the_numba_adam():
@@ -99,9 +99,9 @@ import sys
 sys.modules["numba"] = None                     # import numba now raises ImportError
 import numpy as np
 from tinyvae import VAE, Adam
-from tinyvae.cpu_kernels import compiled_adam_update
-from tinyvae.conv import Conv2d
-from tinyvae.params import Parameters
+from tinyvae.fast.cpu_kernels import compiled_adam_update
+from tinyvae.nn.conv import Conv2d
+from tinyvae.nn.params import Parameters
 assert compiled_adam_update() is None
 model = VAE(input_dim=12, hidden=(8,), latent_dim=3)
 optimizer = Adam(model.params)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from tinyvae import SGD, Adam, Parameters, cpu_kernels
-from tinyvae.layers import Linear
+from tinyvae import SGD, Adam, Parameters
+from tinyvae.fast import cpu_kernels
+from tinyvae.nn.layers import Linear
 
 STEPS = 6
 

@@ -8,17 +8,18 @@ import pytest
 import test_optim
 from conftest import away_from_zero
 
-import tinyvae.iwae as iwae_module
-import tinyvae.vae
-from tinyvae import VAE, Adam, cpu_kernels
-from tinyvae.activations import ReLU, Sigmoid
+import tinyvae.models.iwae as iwae_module
+import tinyvae.models.vae
+from tinyvae import VAE, Adam
 from tinyvae.backend import array_module, get_backend
-from tinyvae.gradcheck import check_layer, check_model, numerical_gradient, rel_error
-from tinyvae.iwae import IWAE
-from tinyvae.layers import Linear
-from tinyvae.losses import gaussian_kl
-from tinyvae.params import Parameters
-from tinyvae.reparam import Reparameterize
+from tinyvae.fast import cpu_kernels
+from tinyvae.models.iwae import IWAE
+from tinyvae.nn.activations import ReLU, Sigmoid
+from tinyvae.nn.gradcheck import check_layer, check_model, numerical_gradient, rel_error
+from tinyvae.nn.layers import Linear
+from tinyvae.nn.losses import gaussian_kl
+from tinyvae.nn.params import Parameters
+from tinyvae.nn.reparam import Reparameterize
 
 FAILS = 1e-3   # every planted bug below misses by far more than this; tolerances are 1e-6 and 1e-8
 
@@ -75,7 +76,7 @@ def test_transposed_weight_gradient_is_caught(rng):
 
 
 def test_sign_flipped_bce_gradient_is_caught(rng, monkeypatch):
-    from tinyvae.losses import bernoulli_nll
+    from tinyvae.nn.losses import bernoulli_nll
 
     def flipped(logits, x):
         nll, dlogits = bernoulli_nll(logits, x)
@@ -170,7 +171,7 @@ def test_kl_term_weight_only_in_the_value_is_caught(rng, name, value):
 
 
 def test_free_bits_without_the_mask_is_caught(rng, monkeypatch):
-    from tinyvae.losses import free_bits_kl
+    from tinyvae.nn.losses import free_bits_kl
 
     def unmasked(mu, logvar, free_bits):
         value, _, _ = free_bits_kl(mu, logvar, free_bits)
@@ -182,20 +183,21 @@ def test_free_bits_without_the_mask_is_caught(rng, monkeypatch):
     errors = [rel_error(unmasked(mu, logvar, lam)[i], numerical_gradient(
         lambda: float(free_bits_kl(mu, logvar, lam)[0].sum()), a)) for i, a in ((1, mu), (2, logvar))]
     assert max(errors) > FAILS
-    monkeypatch.setattr(tinyvae.vae, "free_bits_kl", unmasked)
+    monkeypatch.setattr(tinyvae.models.vae, "free_bits_kl", unmasked)
     model, x, eps = family_vae(rng, free_bits=0.05)
     assert max(check_model(model, x, eps).values()) > FAILS
 
 
 def test_cvae_passing_the_label_columns_back_is_caught(rng, monkeypatch):
-    import tinyvae.cvae
+    import tinyvae.models.cvae
 
-    class LastColumns(tinyvae.cvae.AppendLabels):
+    class LastColumns(tinyvae.models.cvae.AppendLabels):
         def backward(self, dy):
             return None if dy is None else dy[:, -self.d:]  # BUG: the last D columns, labels included
 
-    monkeypatch.setattr(tinyvae.cvae, "AppendLabels", LastColumns)
-    model = tinyvae.cvae.ConditionalVAE(input_dim=12, hidden=(8,), latent_dim=3, n_classes=4, dtype="float64", seed=2)
+    monkeypatch.setattr(tinyvae.models.cvae, "AppendLabels", LastColumns)
+    model = tinyvae.models.cvae.ConditionalVAE(input_dim=12, hidden=(8,), latent_dim=3, n_classes=4, dtype="float64",
+                                               seed=2)
     errors = check_model(model, rng.random((6, 12)), rng.standard_normal((6, 3)), labels=np.array([0, 1, 2, 3, 0, 1]))
     assert max(errors.values()) > FAILS
 
@@ -226,7 +228,7 @@ def test_iwae_with_a_dropped_log_det_term_is_caught(rng, monkeypatch):
 
 
 def m2_batch(rng):
-    from tinyvae.m2 import M2, UNLABELLED
+    from tinyvae.models.m2 import M2, UNLABELLED
 
     labels = np.array([2, UNLABELLED, 0, UNLABELLED, 3, UNLABELLED])
     return M2, dict(input_dim=12, hidden=(8,), latent_dim=3, n_classes=4, alpha=2.5, activation="tanh",
@@ -248,7 +250,7 @@ def test_m2_treating_q_of_y_as_a_constant_in_u_is_caught(rng):
 
 
 def test_m2_without_the_entropy_gradient_is_caught(rng):
-    from tinyvae.classifier import log_softmax
+    from tinyvae.models.classifier import log_softmax
 
     M2, kwargs, x, labels = m2_batch(rng)
 
@@ -267,15 +269,15 @@ def test_m2_without_the_entropy_gradient_is_caught(rng):
 
 
 def autoencoder(rng, **kwargs):
-    from tinyvae.autoencoder import Autoencoder
+    from tinyvae.models.autoencoder import Autoencoder
 
     model = Autoencoder(input_dim=12, hidden=(8,), latent_dim=3, activation="tanh", dtype="float64", seed=2, **kwargs)
     return model, rng.random((6, 12)), model.draw_noise(np.random.default_rng(5), 6)
 
 
 def test_sparsity_gradient_bugs_are_caught(rng, monkeypatch):
-    import tinyvae.autoencoder
-    from tinyvae.losses import kl_sparsity, l1_penalty
+    import tinyvae.models.autoencoder
+    from tinyvae.nn.losses import kl_sparsity, l1_penalty
 
     def half_kl(code, rho):
         value, _ = kl_sparsity(code, rho)
@@ -285,30 +287,30 @@ def test_sparsity_gradient_bugs_are_caught(rng, monkeypatch):
         value, dcode = l1_penalty(code)
         return value, -dcode                                           # BUG: sign
 
-    monkeypatch.setattr(tinyvae.autoencoder, "kl_sparsity", half_kl)
-    monkeypatch.setattr(tinyvae.autoencoder, "l1_penalty", flipped_l1)
+    monkeypatch.setattr(tinyvae.models.autoencoder, "kl_sparsity", half_kl)
+    monkeypatch.setattr(tinyvae.models.autoencoder, "l1_penalty", flipped_l1)
     for kwargs in (dict(sparsity="kl", sparsity_weight=2.0, sparsity_target=0.2), dict(sparsity="l1")):
         model, x, noise = autoencoder(rng, **kwargs)
         assert max(check_model(model, x, noise).values()) > FAILS, kwargs
 
 
 def test_denoising_with_fresh_noise_every_call_is_caught(rng, monkeypatch):
-    import tinyvae.autoencoder
+    import tinyvae.models.autoencoder
 
     fresh = np.random.default_rng(0)
 
     def redrawn(x, noise, kind, level):
         return x + level * fresh.standard_normal(x.shape)              # BUG: ignores the fixed noise
 
-    monkeypatch.setattr(tinyvae.autoencoder, "corrupt", redrawn)
+    monkeypatch.setattr(tinyvae.models.autoencoder, "corrupt", redrawn)
     model, x, noise = autoencoder(rng, noise="gaussian", noise_level=0.3)
     assert max(check_model(model, x, noise).values()) > FAILS
 
 
-# --- convolution (tinyvae/conv.py, tinyvae/im2col.py) ---------------------------------------------------
+# --- convolution (tinyvae/nn/conv.py, tinyvae/nn/im2col.py) ---------------------------------------------------
 
 def conv_layer(cls, *args, **kwargs):
-    from tinyvae.conv import Conv2d, ConvTranspose2d
+    from tinyvae.nn.conv import Conv2d, ConvTranspose2d
 
     layer = {"conv": Conv2d, "transposed": ConvTranspose2d}.get(cls, cls)(*args, **kwargs)
     Parameters({"layer": layer}, dtype="float64", seed=0)
@@ -320,7 +322,7 @@ def test_flipped_kernel_is_caught_by_the_reference_though_gradients_agree(rng):
     comparison with the definition (PyTorch's cross-correlation) can catch it, and does."""
     from test_conv import max_error_against_reference
 
-    from tinyvae.conv import Conv2d
+    from tinyvae.nn.conv import Conv2d
 
     class FlippedKernel(Conv2d):
         def flip(self):
@@ -353,7 +355,7 @@ def test_flipped_kernel_is_caught_by_the_reference_though_gradients_agree(rng):
 def test_off_by_one_padding_is_caught(rng, kind):
     from test_conv import max_error_against_reference
 
-    from tinyvae.im2col import Im2col
+    from tinyvae.nn.im2col import Im2col
 
     class OffByOne(Im2col):
         def pad(self, x):
@@ -373,7 +375,7 @@ def test_off_by_one_padding_is_caught(rng, kind):
 
 @pytest.mark.parametrize("kind", ["conv", "transposed"])
 def test_missing_bias_gradient_is_caught(rng, kind):
-    from tinyvae.conv import Conv2d, ConvTranspose2d
+    from tinyvae.nn.conv import Conv2d, ConvTranspose2d
 
     class NoBiasGradient({"conv": Conv2d, "transposed": ConvTranspose2d}[kind]):
         def backward(self, dy):
@@ -387,7 +389,7 @@ def test_missing_bias_gradient_is_caught(rng, kind):
 
 
 def test_col2im_overwriting_instead_of_summing_is_caught(rng):
-    from tinyvae.im2col import Im2col, output_size
+    from tinyvae.nn.im2col import Im2col, output_size
 
     class Overwrites(Im2col):
         def col2im(self, cols, shape):
@@ -408,7 +410,7 @@ def test_col2im_overwriting_instead_of_summing_is_caught(rng):
 def test_col2im_twin_with_its_offsets_swapped_is_caught(rng):
     from test_conv import twin_max_difference
 
-    from tinyvae.conv_kernels import col2im_add
+    from tinyvae.fast.conv_kernels import col2im_add
 
     def swapped(patches, x_pad, s):
         col2im_add(patches.transpose(0, 1, 2, 4, 3, 5), x_pad, s)   # BUG: offset (j, i) where (i, j) belongs

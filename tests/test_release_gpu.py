@@ -20,10 +20,10 @@ SCRIPT = r"""
 import numpy as np
 from dataclasses import dataclass
 from tinyvae.backend import Backend
-from tinyvae.data import load_dataset
+from tinyvae.data.loading import load_dataset
 from tinyvae.fast import twins_for
 from tinyvae.fast import shipped
-from tinyvae.trainer import RunConfig, Trainer
+from tinyvae.training.trainer import RunConfig, Trainer
 
 @dataclass(frozen=True)
 class StandInGPU(Backend):
@@ -34,7 +34,7 @@ class StandInGPU(Backend):
         pass
 
 gpu = StandInGPU("gpu", np, "stand-in GPU (NumPy)")
-assert gpu.is_gpu and shipped("fast.cuda_kernels") is None and shipped("cpu_kernels") is None
+assert gpu.is_gpu and shipped("cuda_kernels") is None and shipped("cpu_kernels") is None
 assert twins_for(gpu).name == "reference"
 config = RunConfig(dataset="digits", epochs=1, batch_size=64, hidden=[16], latent_dim=2)
 trainer = Trainer(config, load_dataset("digits"), gpu, OUT, progress=False, log=print)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tinyvae.gradcheck import numerical_gradient, rel_error
-from tinyvae.reparam import Reparameterize
+from tinyvae.nn.gradcheck import numerical_gradient, rel_error
+from tinyvae.nn.reparam import Reparameterize
 
 
 def test_reparameterization_gradients(backend, rng):

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from tinyvae import SGD, VAE
-from tinyvae.anomaly import anomaly_scores
+from tinyvae.analysis.anomaly import anomaly_scores
+from tinyvae.analysis.latent import slerp
 from tinyvae.backend import get_backend
-from tinyvae.download import CHECKSUMS, check_content, download_file
-from tinyvae.gradcheck import check_layer, numerical_gradient, rel_error
-from tinyvae.idx import DataError
-from tinyvae.latent import slerp
-from tinyvae.layers import Linear
-from tinyvae.params import Parameters
+from tinyvae.data.download import CHECKSUMS, check_content, download_file
+from tinyvae.data.idx import DataError
+from tinyvae.nn.gradcheck import check_layer, numerical_gradient, rel_error
+from tinyvae.nn.layers import Linear
+from tinyvae.nn.params import Parameters
 
 NAME = "t10k-labels-idx1-ubyte"
 PAYLOAD = b"the bytes of a file"

@@ -1,10 +1,10 @@
-"""python -m tinyvae.sweep: one run per β, the JSON and the rate–distortion plot; rate falls as β grows."""
+"""python -m tinyvae.analysis.sweep: one run per β, the JSON and the rate–distortion plot; rate falls as β grows."""
 
 import json
 
 import pytest
 
-from tinyvae.sweep import main
+from tinyvae.analysis.sweep import main
 
 
 def test_sweep_trains_one_run_per_beta(tmp_path, capsys):

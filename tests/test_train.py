@@ -13,11 +13,11 @@ import pytest
 
 import tinyvae
 from tinyvae.backend import get_backend, gpu_available
-from tinyvae.checkpoint import CheckpointError, load_checkpoint
-from tinyvae.data import load_dataset
+from tinyvae.data.loading import load_dataset
+from tinyvae.models.vae import ELBO
 from tinyvae.train import main
-from tinyvae.trainer import RunConfig, Trainer
-from tinyvae.vae import ELBO
+from tinyvae.training.checkpoint import CheckpointError, load_checkpoint
+from tinyvae.training.trainer import RunConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--dataset", "digits", "--hidden", "32", "--batch-size", "64", "--no-progress"]

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from tinyvae import VAE, Adam
-from tinyvae.autoencoder import Autoencoder
-from tinyvae.cvae import ConditionalVAE
-from tinyvae.gradcheck import check_model
-from tinyvae.vae import LOGVAR_MAX
+from tinyvae.models.autoencoder import Autoencoder
+from tinyvae.models.cvae import ConditionalVAE
+from tinyvae.models.vae import LOGVAR_MAX
+from tinyvae.nn.gradcheck import check_model
 
 MODEL_TOL = 1e-6
 

@@ -33,14 +33,14 @@ import numpy as np
 from tinyvae import __version__
 from tinyvae.backend import BackendError, get_backend
 from tinyvae.cli import EXIT_FAILED, EXIT_USAGE, parser, positive_int, unwritable
-from tinyvae.conv_nets import KERNEL, PADDING, STRIDE, conv_sides
-from tinyvae.data import DATASETS, DataError, Dataset, load_dataset
-from tinyvae.trainer import RunConfig, Trainer
+from tinyvae.data.loading import DATASETS, DataError, Dataset, load_dataset
+from tinyvae.nn.conv_nets import KERNEL, PADDING, STRIDE, conv_sides
+from tinyvae.training.trainer import RunConfig, Trainer
 
 
 class TorchVAE:
     """pytorch/examples' VAE and its training loop, for comparison only (imports torch lazily);
-    with ``config.arch == "conv"`` the convolutional networks of tinyvae.conv_nets, layer for layer."""
+    with ``config.arch == "conv"`` the convolutional networks of tinyvae.nn.conv_nets, layer for layer."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, device: str) -> None:
         import torch
@@ -65,7 +65,7 @@ class TorchVAE:
         return self.torch.nn.Sequential(*encoder), self.torch.nn.Sequential(*decoder)
 
     def _conv_networks(self, config: RunConfig, image: tuple[int, int]) -> tuple[Any, Any]:
-        """tinyvae.conv_nets' networks in torch.nn: the same layers, sizes and output paddings."""
+        """tinyvae.nn.conv_nets' networks in torch.nn: the same layers, sizes and output paddings."""
         nn, channels = self.torch.nn, config.channels
         sides = conv_sides((1, *image), len(channels))
         features = channels[-1] * sides[-1][0] * sides[-1][1]
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--arch", choices=["dense", "conv"], default="dense",
                    help="dense: 784-400-20 (pytorch/examples); conv: Conv(1→32→64, k4 s2 p1) → Linear(→2·20) "
-                        "and its mirror (tinyvae.conv_nets)")
+                        "and its mirror (tinyvae.nn.conv_nets)")
     p.add_argument("--channels", type=positive_int, nargs="+", default=[32, 64], help="--arch conv: channels")
     p.add_argument("--no-torch", action="store_true", help="measure tinyvae only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"peak memory, {framework} (one epoch in a fresh process): "
                   + (f"{peak:.0f} MiB" if peak is not None else "not measured (the child process failed)"))
     if args.json:
-        from tinyvae.fileio import write_json
+        from tinyvae.training.fileio import write_json
 
         write_json(args.json, results)
     return 0

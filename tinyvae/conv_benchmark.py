@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tinyvae.activations import ReLU
 from tinyvae.cli import parser, positive_int
-from tinyvae.conv import Conv2d, ConvTranspose2d
-from tinyvae.layers import Sequential
-from tinyvae.params import Parameters
+from tinyvae.nn.activations import ReLU
+from tinyvae.nn.conv import Conv2d, ConvTranspose2d
+from tinyvae.nn.layers import Sequential
+from tinyvae.nn.params import Parameters
 
 
 def stacks() -> dict[str, tuple[Sequential, tuple[int, int, int]]]:

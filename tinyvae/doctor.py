@@ -37,9 +37,9 @@ from tinyvae import __version__
 from tinyvae.backend import Backend, BackendError, get_backend
 from tinyvae.cli import EXIT_FAILED, EXIT_OK, parser
 from tinyvae.fast import twins_for
-from tinyvae.gradcheck import rel_error
-from tinyvae.optim import Adam
-from tinyvae.vae import VAE
+from tinyvae.models.vae import VAE
+from tinyvae.nn.gradcheck import rel_error
+from tinyvae.training.optim import Adam
 
 MATMUL_K, STEP_K, STEP_L = 512, 784, 4
 

@@ -8,7 +8,7 @@ the negative ELBO = reconstruction + KL, the BCE and per-pixel MSE of the recons
 −L_k, the importance-weighted bound on −log p(x); KL per latent dimension and active units;
 a linear probe's accuracy on the latent means; and, in the feature space of a small tinyvae
 classifier, the Fréchet distance between test images and samples, with that classifier's label
-entropies. The maths is in tinyvae.metrics; what the numbers mean, in docs/evaluation.md.
+entropies. The maths is in tinyvae.analysis.metrics; what the numbers mean, in docs/evaluation.md.
 For the semi-supervised M2 it reports the test classification error of its q(y|x) instead.
 This module only parses flags, loads, calls the metrics and reports.
 """
@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tinyvae import __version__, metrics, viz
+from tinyvae import __version__
+from tinyvae.analysis import metrics, viz
 from tinyvae.backend import BACKEND_NAMES, BackendError, get_backend
-from tinyvae.checkpoint import CheckpointError, build_model, load_checkpoint
-from tinyvae.classifier import Classifier
 from tinyvae.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parser, positive_int, seed_value, unwritable
-from tinyvae.data import DATASETS, DataError, Dataset, load_dataset, test_pixels, to_float, train_pixels
-from tinyvae.fileio import write_json
-from tinyvae.trainer import EVAL_BATCH, classification_error
+from tinyvae.data.loading import DATASETS, DataError, Dataset, load_dataset, test_pixels, to_float, train_pixels
+from tinyvae.models.classifier import Classifier
+from tinyvae.training.checkpoint import CheckpointError, build_model, load_checkpoint
+from tinyvae.training.fileio import write_json
+from tinyvae.training.trainer import EVAL_BATCH, classification_error
 
 FEATURE_HIDDEN = (256, 64)     # the feature extractor: D-256-64-10, features are the 64 activations
 PROBE_LR, CLASSIFIER_LR = 1e-2, 1e-3
@@ -296,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     semi_supervised = getattr(model, "semi_supervised", False)
     if (model.conditional and not semi_supervised) or not model.generative:
         kind = "a conditional VAE" if model.conditional else "an autoencoder (no prior, no ELBO)"
-        other = ("tinyvae.cvae.label_accuracy and python -m tinyvae.latent" if model.conditional
-                 else "python -m tinyvae.latent and python -m tinyvae.anomaly --score recon")
+        other = ("tinyvae.models.cvae.label_accuracy and python -m tinyvae.analysis.latent" if model.conditional
+                 else "python -m tinyvae.analysis.latent and python -m tinyvae.analysis.anomaly --score recon")
         return fail(f"{checkpoint.path} holds {kind}; python -m tinyvae.evaluate scores unconditional VAEs — "
                     f"see {other} (docs/family.md).", EXIT_USAGE)
     run = checkpoint.state.get("run", {})

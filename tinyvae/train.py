@@ -6,7 +6,7 @@
 
 Defaults reproduce pytorch/examples' VAE experiment: MNIST, 784-400-20-400-784 ReLU,
 Bernoulli likelihood, Adam 1e-3, batch 128, 10 epochs, seed 1. This module only parses
-flags and wires the pieces together; the loop is tinyvae.trainer.Trainer.
+flags and wires the pieces together; the loop is tinyvae.training.trainer.Trainer.
 """
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from tinyvae.activations import ACTIVATIONS
-from tinyvae.autoencoder import NOISES, SPARSITIES
 from tinyvae.backend import BACKEND_NAMES, BackendError, get_backend
-from tinyvae.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from tinyvae.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -35,11 +32,14 @@ from tinyvae.cli import (
     sigma_value,
     unwritable,
 )
-from tinyvae.data import BINARIZE, DATASETS, DataError, load_dataset
-from tinyvae.likelihood import ARCHS
-from tinyvae.models import MODELS
-from tinyvae.trainer import RunConfig, Trainer
-from tinyvae.vae import LIKELIHOODS
+from tinyvae.data.loading import BINARIZE, DATASETS, DataError, load_dataset
+from tinyvae.models.autoencoder import NOISES, SPARSITIES
+from tinyvae.models.likelihood import ARCHS
+from tinyvae.models.registry import MODELS
+from tinyvae.models.vae import LIKELIHOODS
+from tinyvae.nn.activations import ACTIVATIONS
+from tinyvae.training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from tinyvae.training.trainer import RunConfig, Trainer
 
 # Flags that belong to one kind of model: a VAE's KL term, an autoencoder's noise and penalty.
 VAE_ONLY = ("beta", "free_bits", "kl_warmup", "kl_cycles", "iwae_k")

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 import tinyvae
-from tinyvae.data import load_dataset, test_pixels, to_float
-from tinyvae.metrics import active_units, elbo_parts, iwae_bound
+from tinyvae.analysis.metrics import active_units, elbo_parts, iwae_bound
+from tinyvae.data.loading import load_dataset, test_pixels, to_float
 
 K, IMAGES, BATCH = 1000, 1000, 100
 

@@ -32,8 +32,8 @@ def linear(rng: np.random.Generator) -> Callable[..., Any]:
     tinyvae is imported inside the fixtures, not at the top: a submission that does not
     import then fails its tests one by one instead of stopping this file from loading.
     """
-    from tinyvae.layers import Linear
-    from tinyvae.params import Parameters
+    from tinyvae.nn.layers import Linear
+    from tinyvae.nn.params import Parameters
 
     def make(d_in: int, d_out: int, **kwargs: Any) -> Any:
         layer = Linear(d_in, d_out, **kwargs)
@@ -51,7 +51,7 @@ def small_vae(rng: np.random.Generator) -> Callable[..., Any]:
     The activation is smooth (tanh) unless asked otherwise: a ReLU kink within ±h of a
     pre-activation would spoil a finite difference, whatever the student wrote.
     """
-    from tinyvae.vae import VAE
+    from tinyvae.models.vae import VAE
 
     def make(**kwargs: Any) -> tuple[Any, np.ndarray, np.ndarray]:
         model = VAE(**{"input_dim": 12, "hidden": (8,), "latent_dim": 3, "activation": "tanh", "dtype": "float64",

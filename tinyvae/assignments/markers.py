@@ -54,7 +54,7 @@ class Region:
 
     @property
     def key(self) -> str:
-        """How spec.py names the region: "layers.py:Linear.backward" (plus "#2" for a second one)."""
+        """How spec.py names the region: "nn/layers.py:Linear.backward" (plus "#2" for a second one)."""
         suffix = f"#{self.ordinal}" if self.ordinal > 1 else ""
         return f"{self.path}:{self.qualname}{suffix}"
 

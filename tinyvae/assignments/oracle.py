@@ -48,7 +48,7 @@ class Case:
     """One call: ``probe`` with ``options`` on ``inputs(rng)``; compared with ``tolerance``.
 
     ``tolerance``: the largest allowed ``max|got − expected| / max(1e-8, max(|got| + |expected|))``
-    (the relative error of tinyvae.gradcheck) when ``absolute`` is False, else the largest
+    (the relative error of tinyvae.nn.gradcheck) when ``absolute`` is False, else the largest
     allowed ``max|got − expected|``. 0 means equal.
     ``expect``: the expected outputs from the inputs, when they are not the reference's.
     """

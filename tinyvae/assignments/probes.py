@@ -1,6 +1,6 @@
 """How the grader calls the students' functions: one probe per kind of call.
 
-A probe takes ``tv`` (``tv("layers")`` is the module ``tinyvae.layers`` of whichever tinyvae
+A probe takes ``tv`` (``tv("nn.layers")`` is the module ``tinyvae.nn.layers`` of whichever tinyvae
 is being probed), the input arrays of one case and the case's options, calls the code, and
 returns its outputs as a dict of arrays. The same probe runs twice:
 
@@ -28,7 +28,7 @@ Modules = Callable[[str], ModuleType]
 
 def _float64_params(tv: Modules, layers: dict[str, Any], theta: np.ndarray | None = None) -> Any:
     """Bind ``layers`` to float64 Parameters; load ``theta`` into them when given."""
-    params = tv("params").Parameters(layers, dtype="float64", seed=0)
+    params = tv("nn.params").Parameters(layers, dtype="float64", seed=0)
     if theta is not None:
         params.data[...] = theta
     return params
@@ -40,7 +40,7 @@ def linear(tv: Modules, a: Arrays, d_in: int, d_out: int, input_grad: bool = Tru
 
     ``stale``: a forward and backward on (x0, dy0) first, so a gradient left behind shows.
     """
-    layer = tv("layers").Linear(d_in, d_out, input_grad=input_grad)
+    layer = tv("nn.layers").Linear(d_in, d_out, input_grad=input_grad)
     params = _float64_params(tv, {"fc": layer})
     layer.W[...], layer.b[...] = a["W"], a["b"]
     if stale:
@@ -59,7 +59,7 @@ def linear(tv: Modules, a: Arrays, d_in: int, d_out: int, input_grad: bool = Tru
 
 def relu(tv: Modules, a: Arrays, earlier: bool = False) -> Arrays:
     """ReLU: y = forward(x), dx = backward(dy); ``earlier``: a forward on x0 first."""
-    layer = tv("activations").ReLU()
+    layer = tv("nn.activations").ReLU()
     if earlier:
         layer.forward(a["x0"])
     y = np.array(layer.forward(a["x"]))
@@ -68,7 +68,7 @@ def relu(tv: Modules, a: Arrays, earlier: bool = False) -> Arrays:
 
 def mlp(tv: Modules, a: Arrays, sizes: list[int], activation: str) -> Arrays:
     """mlp(sizes) with parameters theta: y = forward(x), dx = backward(dy) and every parameter gradient."""
-    net = tv("layers").mlp(sizes, activation=activation)
+    net = tv("nn.layers").mlp(sizes, activation=activation)
     params = _float64_params(tv, {"net": net}, a["theta"])
     y = np.array(net.forward(a["x"]))
     dx = net.backward(a["dy"])
@@ -78,19 +78,19 @@ def mlp(tv: Modules, a: Arrays, sizes: list[int], activation: str) -> Arrays:
 def bernoulli_nll(tv: Modules, a: Arrays, raise_on_overflow: bool = False) -> Arrays:
     """(nll, dlogits) = bernoulli_nll(logits, x); ``raise_on_overflow``: floating-point errors raise."""
     with np.errstate(**({"over": "raise", "invalid": "raise", "divide": "raise"} if raise_on_overflow else {})):
-        nll, dlogits = tv("losses").bernoulli_nll(a["logits"], a["x"])
+        nll, dlogits = tv("nn.losses").bernoulli_nll(a["logits"], a["x"])
     return {"nll": np.array(nll), "dlogits": np.array(dlogits)}
 
 
 def gaussian_kl(tv: Modules, a: Arrays) -> Arrays:
     """(kl, dmu, dlogvar) = gaussian_kl(mu, logvar)."""
-    kl, dmu, dlogvar = tv("losses").gaussian_kl(a["mu"], a["logvar"])
+    kl, dmu, dlogvar = tv("nn.losses").gaussian_kl(a["mu"], a["logvar"])
     return {"kl": np.array(kl), "dmu": np.array(dmu), "dlogvar": np.array(dlogvar)}
 
 
 def reparameterize(tv: Modules, a: Arrays, backward: bool = True, seed: int | None = None) -> Arrays:
     """z = forward(mu, logvar, eps) (eps drawn from default_rng(seed) when seed is given), then backward(dz)."""
-    r = tv("reparam").Reparameterize()
+    r = tv("nn.reparam").Reparameterize()
     if seed is None:
         out = {"z": np.array(r.forward(a["mu"], a["logvar"], a["eps"]))}
     else:
@@ -103,7 +103,7 @@ def reparameterize(tv: Modules, a: Arrays, backward: bool = True, seed: int | No
 
 def vae(tv: Modules, a: Arrays, model: dict[str, Any]) -> Arrays:
     """VAE(**model) with parameters theta: the loss and every parameter gradient for the batch (x, eps)."""
-    net = tv("vae").VAE(**model)
+    net = tv("models.vae").VAE(**model)
     net.params.data[...] = a["theta"]
     elbo = net.loss_and_grads(a["x"], a["eps"])
     return {"loss": np.array(float(elbo.loss)), "grad": np.array(net.params.grad)}
@@ -111,8 +111,8 @@ def vae(tv: Modules, a: Arrays, model: dict[str, Any]) -> Arrays:
 
 def _adam(tv: Modules, theta: np.ndarray, **hyper: float) -> tuple[Any, Any]:
     """A float64 Linear(4, 3) (15 values) set to theta, and Adam over it running the students' _update."""
-    params = _float64_params(tv, {"fc": tv("layers").Linear(4, 3)}, theta)
-    return params, tv("optim").Adam(params, **hyper, fused=False)
+    params = _float64_params(tv, {"fc": tv("nn.layers").Linear(4, 3)}, theta)
+    return params, tv("training.optim").Adam(params, **hyper, fused=False)
 
 
 def adam_steps(tv: Modules, a: Arrays, **hyper: float) -> Arrays:
@@ -137,8 +137,8 @@ def adam_quadratic(tv: Modules, a: Arrays, lr: float, steps: int) -> Arrays:
 
 def adam_vae(tv: Modules, a: Arrays, model: dict[str, Any], lr: float) -> Arrays:
     """A VAE trained by Adam on the minibatches data[batches[i]]: its loss on (data, eps) before and after."""
-    net = tv("vae").VAE(**model)
-    adam = tv("optim").Adam(net.params, lr=lr, fused=False)
+    net = tv("models.vae").VAE(**model)
+    adam = tv("training.optim").Adam(net.params, lr=lr, fused=False)
     before = float(net.loss(a["data"], a["eps"]).loss)
     for batch in a["batches"]:
         net.loss_and_grads(a["data"][batch], a["eps"][batch])
@@ -152,7 +152,7 @@ def conv(tv: Modules, a: Arrays, transposed: bool, c_in: int, c_out: int, k: int
 
     ``stale``: a forward and backward on (x0, dy0) first, so a gradient left behind shows.
     """
-    module = tv("conv")
+    module = tv("nn.conv")
     extra = {"output_padding": output_padding} if transposed else {}
     kind = module.ConvTranspose2d if transposed else module.Conv2d
     layer = kind(c_in, c_out, k, stride, padding, input_grad=input_grad, **extra)

@@ -53,59 +53,60 @@ class Assignment:
 
 ASSIGNMENTS = (
     Assignment("A1", "a1_layers", "Layers and backprop",
-               ("layers.py:Linear.forward", "layers.py:Linear.backward",
-                "activations.py:ReLU.forward", "activations.py:ReLU.backward")),
+               ("nn/layers.py:Linear.forward", "nn/layers.py:Linear.backward",
+                "nn/activations.py:ReLU.forward", "nn/activations.py:ReLU.backward")),
     Assignment("A2", "a2_likelihood_kl", "Likelihood and KL",
-               ("losses.py:bernoulli_nll", "losses.py:gaussian_kl")),
+               ("nn/losses.py:bernoulli_nll", "nn/losses.py:gaussian_kl")),
     Assignment("A3", "a3_reparam_vae", "Reparameterization and the VAE",
-               ("reparam.py:Reparameterize.forward", "reparam.py:Reparameterize.backward",
-                "vae.py:VAE.backward")),
+               ("nn/reparam.py:Reparameterize.forward", "nn/reparam.py:Reparameterize.backward",
+                "models/vae.py:VAE.backward")),
     Assignment("A4", "a4_adam_training", "Adam and training",
-               ("optim.py:Adam.step", "optim.py:Adam._update")),
+               ("training/optim.py:Adam.step", "training/optim.py:Adam._update")),
     Assignment("A5", "a5_convolution", "Convolution and its adjoint",
-               ("conv.py:Conv2d.backward", "conv.py:ConvTranspose2d.forward", "conv.py:ConvTranspose2d.backward")),
+               ("nn/conv.py:Conv2d.backward", "nn/conv.py:ConvTranspose2d.forward",
+                "nn/conv.py:ConvTranspose2d.backward")),
 )
 
 HINTS = {
-    "layers.py:Linear.forward":
+    "nn/layers.py:Linear.forward":
         "compute y = x W + b, shape (N, D_out): x is (N, D_in), self.W (D_in, D_out), self.b (D_out,) "
         "broadcast over the rows",
-    "layers.py:Linear.backward":
+    "nn/layers.py:Linear.backward":
         "write dW = xᵀ dy into self.dW and db = Σ_n dy (sum over the batch axis 0) into self.db IN PLACE "
         "(out= or [...] =, never rebind them); return None when not self.input_grad, else set dx = dy Wᵀ (N, D_in)",
-    "activations.py:ReLU.forward":
+    "nn/activations.py:ReLU.forward":
         "keep the mask self.mask = (x > 0) for backward (slope 0 at x = 0) and set y = max(x, 0), "
         "e.g. x * self.mask (works on NumPy and CuPy arrays alike)",
-    "activations.py:ReLU.backward":
+    "nn/activations.py:ReLU.backward":
         "set dx = dy · [x > 0], using the mask that forward cached",
-    "losses.py:bernoulli_nll":
+    "nn/losses.py:bernoulli_nll":
         "set dlogits = σ(logits) − x, shape (N, D), without overflow: reuse relu and log1p_e, since "
         "log σ(l) = l − max(l, 0) − log(1 + e^(−|l|)) is never positive, and σ(l) = exp(log σ(l))",
-    "losses.py:gaussian_kl":
+    "nn/losses.py:gaussian_kl":
         "set kl = ½ Σ_j (mu² + var − 1 − logvar), one number per example (sum over axis 1), "
         "dmu = mu and dlogvar = ½ (var − 1), where var = e^logvar",
-    "reparam.py:Reparameterize.forward":
+    "nn/reparam.py:Reparameterize.forward":
         "keep self.std = exp(½ · logvar) for backward (½: logvar is a log-VARIANCE) and set z = mu + std · eps",
-    "reparam.py:Reparameterize.backward":
+    "nn/reparam.py:Reparameterize.backward":
         "set dmu = dz and dlogvar = ½ · dz · std · eps (which is ½ · dz · (z − mu)), both (N, J)",
-    "vae.py:VAE.backward":
+    "models/vae.py:VAE.backward":
         "average over the batch (dout = self._dout / N), backprop through self.decoder to dz and through "
         "self.reparam to (dmu, dlogvar), add self.kl_term_weight() / N (β·w: β times the annealing weight) "
         "times the KL gradients self._dmu_kl and self._dlogvar_kl, zero dlogvar where the clamp is active "
         "(multiply by self._unclamped), then call self.encoder.backward on [dmu, dlogvar] joined along axis 1",
-    "optim.py:Adam.step":
+    "training/optim.py:Adam.step":
         "fold the bias correction into the step: lr_t = α · √(1 − β₂ᵗ) / (1 − β₁ᵗ) and eps_t = ε · √(1 − β₂ᵗ)",
-    "conv.py:Conv2d.backward":
+    "nn/conv.py:Conv2d.backward":
         "with dY = to_rows(dy) (N·H_out·W_out, C_out) and the patches X = self.cols kept by forward: write "
         "dW = dYᵀ X (back to (C_out, C_in, k, k) with from_patch_order) and db = Σ dy over axes 0, 2, 3 IN PLACE; "
         "return dx = col2im(dY W) with self.patches.col2im and self.W_mat (None when not self.input_grad)",
-    "conv.py:ConvTranspose2d.forward":
+    "nn/conv.py:ConvTranspose2d.forward":
         "y = Aᵀx + b, where A is the convolution with this W: that is Conv2d's dx with dy := x, so "
         "col2im(X W) with X = self.X, W = self.W_mat and the output shape self.y_shape; add b per channel",
-    "conv.py:ConvTranspose2d.backward":
+    "nn/conv.py:ConvTranspose2d.backward":
         "dx = A dy is a convolution of dy: D = self.patches.im2col(dy), dx = D Wᵀ back to NCHW (from_rows); "
         "dW = Xᵀ D (from_patch_order) and db = Σ dy over axes 0, 2, 3, written in place",
-    "optim.py:Adam._update":
+    "training/optim.py:Adam._update":
         "update in place, using tmp as scratch and out= so that nothing is allocated: "
         "m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,  θ ← θ − lr_t · m / (√v + eps_t)",
 }
@@ -114,10 +115,10 @@ HINTS = {
 # Regions that are stubbed in the student release but belong to no assignment: models whose
 # backward spells out an assignment's answer in another form.
 WITHHELD = {
-    "iwae.py:IWAE.backward":
+    "models/iwae.py:IWAE.backward":
         "the IWAE's backward is withheld from the student release because it spells out the solution of "
         "VAE.backward (A3); the IWAE objective cannot train in the release",
-    "m2.py:M2.backward":
+    "models/m2.py:M2.backward":
         "M2's backward is withheld from the student release because it spells out the solution of "
         "VAE.backward (A3); M2 cannot train in the release",
 }
@@ -125,7 +126,7 @@ WITHHELD = {
 # The fast twins (tinyvae.fast) are no exercise, but their formulas spell out the solutions
 # (Adam's update, every derivative of A2 and A3): the release leaves their files out, and
 # tinyvae.fast, finding them missing, runs the reference code, which there is the students'.
-NOT_SHIPPED = ("cpu_kernels.py", "conv_kernels.py", "fast/cuda_kernels.py")
+NOT_SHIPPED = ("fast/cpu_kernels.py", "fast/conv_kernels.py", "fast/cuda_kernels.py")
 
 
 class SpecError(ValueError):

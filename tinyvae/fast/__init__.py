@@ -4,8 +4,8 @@ The classes a learner reads (``losses``, ``reparam``, ``optim.Adam._update``, ``
 the reference maths. Some of them have faster twins that compute the same numbers:
 
     backend   twin                                         where
-    cpu       Adam's update as one Numba-compiled loop     tinyvae/cpu_kernels.py
-    cpu       col2im's scatter-add as one Numba loop       tinyvae/conv_kernels.py
+    cpu       Adam's update as one Numba-compiled loop     tinyvae/fast/cpu_kernels.py
+    cpu       col2im's scatter-add as one Numba loop       tinyvae/fast/conv_kernels.py
     gpu       Bernoulli NLL, Gaussian KL, the              tinyvae/fast/cuda_kernels.py
               reparameterization and Adam's update, one
               CUDA kernel each
@@ -29,21 +29,21 @@ from types import ModuleType
 from typing import Any
 
 from tinyvae.backend import Backend
-from tinyvae.losses import bernoulli_nll, gaussian_kl
-from tinyvae.reparam import Reparameterize
+from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
+from tinyvae.nn.reparam import Reparameterize
 
 __all__ = ["REFERENCE", "Twins", "col2im_scatter_add", "shipped", "twins_for"]
 
-PACKAGE = Path(__file__).resolve().parent.parent        # tinyvae/
+HERE = Path(__file__).resolve().parent                  # tinyvae/fast
 
 
 def shipped(module: str) -> ModuleType | None:
-    """The twin module ``tinyvae.<module>`` if this copy of tinyvae has its file, else None (the
+    """The twin module ``tinyvae.fast.<module>`` if this copy of tinyvae has its file, else None (the
     student release leaves the twins' files out; asking the file, not the import system, also
     keeps an installed tinyvae elsewhere from answering for a missing one)."""
-    if not (PACKAGE / f"{module.replace('.', '/')}.py").is_file():
+    if not (HERE / f"{module}.py").is_file():
         return None
-    return importlib.import_module(f"tinyvae.{module}")
+    return importlib.import_module(f"tinyvae.fast.{module}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def twins_for(backend: Backend) -> Twins:
         cpu_kernels = shipped("cpu_kernels")
         adam = None if cpu_kernels is None else cpu_kernels.compiled_adam_update()     # None without Numba
         return REFERENCE if adam is None else Twins(bernoulli_nll, gaussian_kl, Reparameterize, adam, "numba")
-    cuda_kernels = shipped("fast.cuda_kernels")
+    cuda_kernels = shipped("cuda_kernels")
     if cuda_kernels is None:
         return REFERENCE
     kernels = cuda_kernels.load_cuda_kernels(backend.xp)

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyvae.base import Array
-from tinyvae.reparam import Reparameterize
+from tinyvae.nn.base import Array
+from tinyvae.nn.reparam import Reparameterize
 
 NVRTC_OPTIONS = ("-std=c++17", "--fmad=false")
 ARCHS = (75, 80, 86, 89, 90, 100, 120)       # Turing … Blackwell: what CUDA 13 compiles for
@@ -195,7 +195,7 @@ class CudaKernels:
     def adam_update(self, theta: Array, g: Array, m: Array, v: Array,
                     lr_t: float, eps_t: float, c1: float, c2: float) -> None:
         """optim.Adam._update in place over the flat buffers θ, g, m, v (all (P,), contiguous);
-        the same signature as tinyvae.cpu_kernels.adam_update."""
+        the same signature as tinyvae.fast.cpu_kernels.adam_update."""
         self._inputs(theta, g, m, v)
         if not all(a.flags.c_contiguous for a in (theta, m, v)):
             raise TypeError("adam_update updates θ, m and v in place: they must be C-contiguous")

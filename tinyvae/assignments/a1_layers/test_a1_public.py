@@ -8,10 +8,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tinyvae.activations import ReLU
-from tinyvae.gradcheck import check_layer
-from tinyvae.layers import Linear
-from tinyvae.params import Parameters
+from tinyvae.nn.activations import ReLU
+from tinyvae.nn.gradcheck import check_layer
+from tinyvae.nn.layers import Linear
+from tinyvae.nn.params import Parameters
 
 TOL = 1e-8
 

@@ -6,8 +6,8 @@ Run them from the folder that holds tinyvae/:  python -m pytest tinyvae/assignme
 import numpy as np
 import pytest
 
-from tinyvae.gradcheck import numerical_gradient, rel_error
-from tinyvae.losses import bernoulli_nll, gaussian_kl
+from tinyvae.nn.gradcheck import numerical_gradient, rel_error
+from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
 
 TOL = 1e-8
 

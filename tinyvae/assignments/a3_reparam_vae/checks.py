@@ -8,7 +8,7 @@ the tolerance of the whole-model gradient check).
 import numpy as np
 
 from tinyvae.assignments.oracle import Case, Check
-from tinyvae.vae import VAE
+from tinyvae.models.vae import VAE
 
 SMALL = {"input_dim": 12, "hidden": [8], "latent_dim": 3, "activation": "tanh", "dtype": "float64", "seed": 2}
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tinyvae.gradcheck import check_model, numerical_gradient, rel_error
-from tinyvae.reparam import Reparameterize
+from tinyvae.nn.gradcheck import check_model, numerical_gradient, rel_error
+from tinyvae.nn.reparam import Reparameterize
 
 
 @pytest.mark.points(1)

@@ -8,9 +8,9 @@ Run them from the folder that holds tinyvae/:  python -m pytest tinyvae/assignme
 import numpy as np
 import pytest
 
-from tinyvae.layers import Linear
-from tinyvae.optim import Adam
-from tinyvae.params import Parameters
+from tinyvae.nn.layers import Linear
+from tinyvae.nn.params import Parameters
+from tinyvae.training.optim import Adam
 
 
 def flat_params() -> Parameters:

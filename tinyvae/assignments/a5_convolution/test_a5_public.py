@@ -6,10 +6,10 @@ Run them from the folder that holds tinyvae/:  python -m pytest tinyvae/assignme
 import numpy as np
 import pytest
 
-from tinyvae.base import Layer
-from tinyvae.conv import Conv2d, ConvTranspose2d
-from tinyvae.gradcheck import check_layer
-from tinyvae.params import Parameters
+from tinyvae.nn.base import Layer
+from tinyvae.nn.conv import Conv2d, ConvTranspose2d
+from tinyvae.nn.gradcheck import check_layer
+from tinyvae.nn.params import Parameters
 
 TOL = 1e-8
 
