@@ -37,7 +37,7 @@ copyright = "tinyvae authors, MIT licence"
 release = version = tinyvae.__version__
 
 root_doc = "README"
-include_patterns = ["README.md", "docs/*.md", "notebooks/*.ipynb", "tinyvae/datasets/README.md"]
+include_patterns = ["README.md", "docs/*.md", "notebooks/*.ipynb", "tinyvae/data/datasets/README.md"]
 exclude_patterns = ["docs/_build/**"]
 
 extensions = [
@@ -83,7 +83,8 @@ html_copy_source = False
 
 # The toctree lives here rather than in README.md, so that GitHub shows README.md unchanged. A new page in
 # docs/ joins the guides by itself, after the ones listed.
-GUIDES = ["index", "derivations", "evaluation", "family", "benchmarks", "cli", "api", "reference", "instructor-guide"]
+GUIDES = ["index", "map", "derivations", "evaluation", "family", "benchmarks", "cli", "api", "reference",
+          "instructor-guide"]
 GUIDES += sorted(p.stem for p in (ROOT / "docs").glob("*.md") if p.stem not in GUIDES)
 NAVIGATION = """
 
@@ -99,7 +100,7 @@ notebooks/[0-9][0-9]_*
 :hidden:
 :caption: Guides
 
-""" + "".join(f"docs/{name}\n" for name in GUIDES) + """tinyvae/datasets/README
+""" + "".join(f"docs/{name}\n" for name in GUIDES) + """tinyvae/data/datasets/README
 ```
 """
 
