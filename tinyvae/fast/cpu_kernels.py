@@ -55,8 +55,8 @@ def adam_update(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
 def compiled_adam_update() -> Callable[..., None] | None:
     """``adam_update`` compiled by Numba, or None where Numba is not installed.
 
-    Compiled on first call for each dtype (a few tenths of a second) and cached on disk next
-    to this file (or in Numba's user cache folder), so later processes load it faster; where
+    Compiled on first call for each dtype (how long that takes: docs/benchmarks.md) and cached
+    on disk next to this file (or in Numba's user cache folder), so later processes load it; where
     neither folder can be written, it is compiled afresh in each process. (A Numba too old
     for the installed NumPy refuses to import: that too returns None.)
     """

@@ -29,7 +29,8 @@ def sigmoid(x: Array) -> Array:
     """σ(x) = 1 / (1 + e^(−x)) = exp(log σ(x)), computed without overflow for any x.
 
     Branch-free on purpose: the textbook stable form picks 1/(1 + e^(−x)) or e^x/(1 + e^x)
-    by the sign of x, and np.where over a random mask is ten times slower than this.
+    by the sign of x, and np.where over a random mask is much slower than this arithmetic
+    (measured in docs/benchmarks.md, "No np.where on the hot path").
     """
     return array_module(x).exp(log_sigmoid(x))
 

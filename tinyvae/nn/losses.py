@@ -49,7 +49,7 @@ def bernoulli_nll(logits: Array, x: Array) -> tuple[Array, Array]:
     large; max(l,0) − x·l + log(1 + e^(−|l|)) is the same number and never does. The
     gradient σ(l) − x reuses its pieces: log σ(l) = l − max(l,0) − log(1 + e^(−|l|)),
     which is ≤ 0 and never overflows, so σ(l) = exp(log σ(l)) is exact for every l.
-    (No np.where: selecting with a random mask is ten times slower than arithmetic.)
+    (No np.where: selecting with a random mask is much slower than arithmetic; docs/benchmarks.md.)
     """
     xp = array_module(logits)
     relu = xp.maximum(logits, 0)                             # max(l, 0)          (N, D)

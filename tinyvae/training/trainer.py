@@ -193,8 +193,8 @@ class Trainer:
         """1 when a CPU step is small, else None (the BLAS library's own choice).
 
         For a small model a second BLAS thread gains nothing, and on a busy machine its
-        spinning between calls can make a step tens of times slower; from about 10⁸
-        multiply-adds per step (pytorch/examples' model is 5·10⁸) two threads pay off.
+        spinning between calls can slow a step down many times over (docs/benchmarks.md); from
+        about 10⁸ multiply-adds per step (pytorch/examples' model is 5·10⁸) two threads pay off.
         """
         if self.backend.is_gpu:
             return None
