@@ -222,7 +222,8 @@ def test_bad_input_gets_one_sentence_the_right_status_and_loses_nothing(workspac
 def test_end_to_end_as_a_process(workspace, tmp_path, command, argv, status, fragment):
     argv = [a.format(workspace=workspace) for a in argv]
     before = snapshot(workspace)
-    result = subprocess.run([sys.executable, "-m", f"tinyvae.{command}", *argv], capture_output=True, text=True,
+    module = f"tinyvae.analysis.{command}" if command in ("sweep", "anomaly", "latent") else f"tinyvae.{command}"
+    result = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True,
                             cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert_one_sentence(result.stderr, result.returncode, status, fragment)
     assert "Traceback" not in result.stdout

@@ -67,3 +67,4 @@ def test_an_old_command_path_still_runs():
     result = subprocess.run([sys.executable, "-m", "tinyvae.latent", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0 and "usage" in result.stdout, result.stderr[-1500:]
+    assert "python -m tinyvae.latent is now python -m tinyvae.analysis.latent" in result.stderr

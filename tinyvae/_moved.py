@@ -89,8 +89,10 @@ class _OldPath(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = self._own_spec
 
     def get_code(self, fullname: str) -> CodeType | None:
-        """For ``python -m <old path>``: the new module's code, run as __main__."""
+        """For ``python -m <old path>``: the new module's code, run as __main__ (with a note on stderr)."""
         new = OLD_PATHS[fullname]
+        print(f"note: python -m {fullname} is now python -m {new}; the old name works for one more release",
+              file=sys.stderr)
         return importlib.util.find_spec(new).loader.get_code(new)
 
 
