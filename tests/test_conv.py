@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tinyvae.backend import to_host
-from tinyvae.fast import col2im_scatter_add
+from tinyvae.fast import conv_twins
 from tinyvae.nn.activations import ReLU
 from tinyvae.nn.conv import Conv2d, ConvTranspose2d
 from tinyvae.nn.gradcheck import check_layer, numerical_gradient, rel_error
@@ -185,7 +185,7 @@ GEOMETRIES = [(3, 1, 1, (2, 3, 5, 4)), (4, 2, 1, (1, 2, 7, 6)), (2, 3, 2, (2, 1,
 @pytest.mark.parametrize("fast", [True, False])
 def test_col2im_is_the_adjoint_of_im2col(rng, fast):
     for k, s, p, shape in GEOMETRIES:
-        patches = Im2col(k, s, p, col2im_scatter_add() if fast else None)
+        patches = Im2col(k, s, p, conv_twins() if fast else None)
         x = rng.standard_normal(shape)
         cols = patches.im2col(x).copy()
         M = rng.standard_normal(cols.shape)
@@ -300,27 +300,44 @@ def test_backward_refuses_a_gradient_of_the_wrong_shape(rng, make):
         layer.backward(np.zeros((y.shape[0], y.shape[1], y.shape[2] + 1, y.shape[3])))
 
 
-# --- col2im's compiled twin (tinyvae/fast/conv_kernels.py) gives the reference's bits --------------------
+# --- the compiled twins of im2col and col2im (tinyvae/fast/conv_kernels.py) give the references' bits -
 
-def twin_max_difference(kernel, rng, dtype):
-    """max |twin − reference| of col2im over GEOMETRIES, with ``kernel`` as the twin."""
+TWIN_GEOMETRIES = [*GEOMETRIES, (4, 2, 1, (3, 5, 14, 14)), (4, 2, 1, (2, 1, 7, 9))]
+
+
+def twin_max_difference(kernels, rng, dtype):
+    """max |twin − reference| of im2col and col2im over TWIN_GEOMETRIES, with ``kernels`` (a
+    ConvKernels) as the twins; im2col gets an NCHW image and one that is NHWC in memory."""
     worst = 0.0
-    for k, s, p, shape in GEOMETRIES:
-        reference, twin = Im2col(k, s, p), Im2col(k, s, p, kernel)
+    for k, s, p, shape in TWIN_GEOMETRIES:
+        reference, twin = Im2col(k, s, p), Im2col(k, s, p, kernels)
         N, C, H, W = shape
+        x = rng.standard_normal(shape).astype(dtype)
+        x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
         cols = rng.standard_normal((N * output_size(H, k, s, p) * output_size(W, k, s, p), k * k * C)).astype(dtype)
-        fast = twin.col2im(cols, shape)
-        worst = max(worst, float(np.max(np.abs(fast - reference.col2im(cols, shape)))))
+        for image in (x, x_nhwc):
+            worst = max(worst, float(np.max(np.abs(twin.im2col(image) - reference.im2col(image)))))
+        worst = max(worst, float(np.max(np.abs(twin.col2im(cols, shape) - reference.col2im(cols, shape)))))
     return worst
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_col2im_gives_the_references_bits(rng, dtype):
+def test_compiled_im2col_and_col2im_give_the_references_bits(rng, dtype):
     pytest.importorskip("numba")
-    from tinyvae.fast.conv_kernels import compiled_col2im_add
+    from tinyvae.fast.conv_kernels import compiled_conv_kernels
 
-    assert compiled_col2im_add() is not None and col2im_scatter_add() is compiled_col2im_add()
-    assert twin_max_difference(compiled_col2im_add(), rng, dtype) == 0.0
+    kernels = compiled_conv_kernels()
+    assert kernels is not None and conv_twins() is kernels
+    assert Conv2d(1, 2, 4, 2, 1).patches.twins is kernels              # what the layers are given
+    assert twin_max_difference(kernels, rng, dtype) == 0.0
+
+
+def test_the_twins_loops_uncompiled_give_the_references_bits(rng):
+    """The same loops as plain Python (what runs where Numba is missing, and what the
+    planted-bug tests mutate) agree with the references too."""
+    from tinyvae.fast.conv_kernels import ConvKernels, col2im_add, im2col_copy
+
+    assert twin_max_difference(ConvKernels(im2col_copy, col2im_add), rng, np.float64) == 0.0
 
 
 def test_the_layer_benchmark_runs_and_refuses_bad_numbers(capsys):

@@ -5,18 +5,21 @@ the reference maths. Some of them have faster twins that compute the same number
 
     backend   twin                                         where
     cpu       Adam's update as one Numba-compiled loop     tinyvae/fast/cpu_kernels.py
-    cpu       col2im's scatter-add as one Numba loop       tinyvae/fast/conv_kernels.py
+    cpu       im2col's copy and col2im's scatter-add,      tinyvae/fast/conv_kernels.py
+              one Numba loop each
+    cpu       ReLU (in the conv networks), Numba loops     tinyvae/fast/relu_kernels.py
     gpu       Bernoulli NLL, Gaussian KL, the              tinyvae/fast/cuda_kernels.py
               reparameterization and Adam's update, one
               CUDA kernel each
 
-:func:`twins_for` answers "which code computes each of these on this backend?"; the models
-and Adam ask it once, when they are built. :func:`col2im_scatter_add` answers the same for
-the convolution's col2im, which the layers ask when they are built. Where a twin is missing
-(Numba not installed; the student release, which does not ship the twins' files because
-they spell out the exercises) the reference runs instead, so every backend always has a
-full set. Each twin is tested equal to its reference: tests/test_optim.py and
-tests/test_conv.py (Numba), tests/test_cuda_kernels.py and tests/test_ops.py (CUDA).
+:func:`twins_for` answers "which code computes each of these on this backend?"; the models and
+Adam ask it once, when they are built. :func:`conv_twins` and :func:`activation_layer` answer
+the same for the convolution's im2col and col2im and for the conv networks' ReLU, which the
+layers ask when they are built. Where a twin is missing (Numba not installed; the student
+release, which does not ship the twins' files because they spell out the exercises) the
+reference runs instead, so every backend always has a full set. Each twin is tested equal to its
+reference: tests/test_optim.py, tests/test_conv.py and tests/test_conv_twins.py (Numba),
+tests/test_cuda_kernels.py and tests/test_ops.py (CUDA).
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from types import ModuleType
 from typing import Any
 
 from tinyvae.backend import Backend
+from tinyvae.nn.activations import make_activation
+from tinyvae.nn.base import Layer
 from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
 from tinyvae.nn.reparam import Reparameterize
 
-__all__ = ["REFERENCE", "Twins", "col2im_scatter_add", "shipped", "twins_for"]
+__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_twins", "shipped", "twins_for"]
 
 HERE = Path(__file__).resolve().parent                  # tinyvae/fast
 
@@ -81,8 +86,16 @@ def twins_for(backend: Backend) -> Twins:
                  kernels.adam_update, "cuda")
 
 
-def col2im_scatter_add() -> Callable[..., None] | None:
-    """col2im's additions compiled for NumPy arrays (``conv_kernels.col2im_add``), or None: then
-    ``Im2col.col2im`` runs its reference loop (and always does on the GPU)."""
+def conv_twins() -> Any:
+    """im2col's copy and col2im's additions compiled for NumPy arrays (``conv_kernels.ConvKernels``),
+    or None: then ``Im2col`` runs its reference code (and always does on the GPU)."""
     conv_kernels = shipped("conv_kernels")
-    return None if conv_kernels is None else conv_kernels.compiled_col2im_add()
+    return None if conv_kernels is None else conv_kernels.compiled_conv_kernels()
+
+
+def activation_layer(name: str) -> Layer:
+    """``make_activation(name)``, or its compiled twin where there is one (ReLU, with Numba:
+    ``relu_kernels.CompiledReLU``, which runs the reference on CuPy arrays)."""
+    relu_kernels = shipped("relu_kernels") if name == "relu" else None
+    kernels = None if relu_kernels is None else relu_kernels.compiled_relu()
+    return make_activation(name) if kernels is None else relu_kernels.CompiledReLU(kernels)

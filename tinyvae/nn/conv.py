@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyvae.fast import col2im_scatter_add
+from tinyvae.fast import conv_twins
 from tinyvae.nn.base import Array, Layer
 from tinyvae.nn.im2col import (
     Im2col,
@@ -51,7 +51,7 @@ class _ConvBase(Layer):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.k, self.stride, self.padding = int(kernel_size), int(stride), int(padding)
         self.init, self.input_grad = init, input_grad
-        self.patches = Im2col(self.k, self.stride, self.padding, col2im_scatter_add())
+        self.patches = Im2col(self.k, self.stride, self.padding, conv_twins())
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"W": self.weight_shape(), "b": (self.out_channels,)}

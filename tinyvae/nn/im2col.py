@@ -23,7 +23,7 @@ Works on NumPy and CuPy arrays alike: the array module comes from the input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -50,18 +50,18 @@ class Im2col:
     everywhere else (an output is an NCHW view of NHWC memory); :func:`patch_order` puts a
     weight's columns in the same (i, j, c) order.
 
-    ``scatter_add``, where given, is a function that does :meth:`col2im`'s additions on NumPy
-    arrays in one call, with the same result bit for bit (a compiled twin of the loop there;
-    the layers ask tinyvae.fast for it). Without it, and always on CuPy arrays, the loop runs.
+    ``twins``, where given, are compiled twins of :meth:`im2col`'s copy and :meth:`col2im`'s
+    additions for NumPy arrays (``im2col_copy``, ``col2im_add``), with the same results bit for
+    bit; the layers ask tinyvae.fast for them (:func:`tinyvae.fast.conv_twins`). Without them,
+    and always on CuPy arrays, the code below runs.
 
     Each layer owns one. The padded image and the ``cols`` matrix are kept between calls and
     overwritten by the next call of the same shape, so the ``cols`` a call returns stays valid
     only until the next ``im2col`` (a layer caches it for its backward: one forward in flight).
     """
 
-    def __init__(self, kernel_size: int, stride: int, padding: int,
-                 scatter_add: Callable[[Array, Array, int], None] | None = None) -> None:
-        self.k, self.s, self.p, self.scatter_add = kernel_size, stride, padding, scatter_add
+    def __init__(self, kernel_size: int, stride: int, padding: int, twins: Any = None) -> None:
+        self.k, self.s, self.p, self.twins = kernel_size, stride, padding, twins
         self._buffers: dict[str, Array] = {}
 
     def _buffer(self, name: str, shape: tuple[int, ...], like: Array) -> Array:
@@ -91,12 +91,17 @@ class Im2col:
         k, s, p = self.k, self.s, self.p
         N, C, H, W = x.shape
         H_out, W_out = output_size(H, k, s, p), output_size(W, k, s, p)
+        cols = self._buffer("cols", (N, H_out, W_out, k, k, C), x)
+        twins = self.twins if array_module(x) is np else None
+        if twins is not None:                                                # the copy below, compiled
+            rows = x.transpose(0, 2, 3, 1).reshape(N, H, W * C)              # (N, H, W·C), NHWC rows
+            twins.im2col_copy(rows, cols.reshape(N, H_out, W_out, k, k * C), k, s, p)
+            return cols.reshape(N * H_out * W_out, k * k * C)
         x_pad = self.pad(x)                                                  # (N, H + 2p, W + 2p, C)
         sN, sH, sW, sC = x_pad.strides                                       # in bytes
         # patches[n, u, v, i, j, c] = x_pad[n, s·u + i, s·v + j, c]: a view, nothing copied yet
         patches = array_module(x).lib.stride_tricks.as_strided(
             x_pad, shape=(N, H_out, W_out, k, k, C), strides=(sN, s * sH, s * sW, sH, sW, sC))
-        cols = self._buffer("cols", (N, H_out, W_out, k, k, C), x)
         cols[...] = patches                                                  # the one copy
         return cols.reshape(N * H_out * W_out, k * k * C)
 
@@ -112,14 +117,16 @@ class Im2col:
         H_out, W_out = output_size(H, k, s, p), output_size(W, k, s, p)
         xp = array_module(cols)
         patches = cols.reshape(N, H_out, W_out, k, k, C)
+        twins = self.twins if xp is np else None
+        if twins is not None:                                                # the loop below, compiled,
+            x_nhwc = xp.zeros((N, H, W, C), dtype=cols.dtype)                # straight into x (no border)
+            twins.col2im_add(patches, x_nhwc, s, p)
+            return x_nhwc.transpose(0, 3, 1, 2)                              # (N, C, H, W), a view
         x_pad = xp.zeros((N, H + 2 * p, W + 2 * p, C), dtype=cols.dtype)
-        if self.scatter_add is not None and xp is np:
-            self.scatter_add(patches, x_pad, s)                              # the loop below, in one call
-        else:
-            for i in range(k):
-                for j in range(k):
-                    # (N, H_out, W_out, C) slice of the padded image += the offset (i, j) of every patch
-                    x_pad[:, i:i + s * H_out:s, j:j + s * W_out:s, :] += patches[:, :, :, i, j, :]
+        for i in range(k):
+            for j in range(k):
+                # (N, H_out, W_out, C) slice of the padded image += the offset (i, j) of every patch
+                x_pad[:, i:i + s * H_out:s, j:j + s * W_out:s, :] += patches[:, :, :, i, j, :]
         if p:
             x_pad = x_pad[:, p:p + H, p:p + W, :].copy()                     # (N, H, W, C)
         return x_pad.transpose(0, 3, 1, 2)                                   # (N, C, H, W), a view
