@@ -178,7 +178,7 @@ def formula_errors(lib, dtype):
 def adam_matches(lib, dtype, g):
     """Three steps of the kernel and of Adam._update, the reference, from the same state."""
     params = Parameters({"fc": Linear(g.size - 1, 1)}, None, dtype, seed=0)
-    reference = Adam(params, lr=0.01, beta1=0.9, beta2=0.999, fused=False)
+    reference = Adam(params, lr=0.01, beta1=0.9, beta2=0.999)
     rng = np.random.default_rng(3)
     theta = rng.standard_normal(g.size).astype(dtype)
     m, v = np.zeros_like(theta), np.zeros_like(theta)

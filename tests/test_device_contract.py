@@ -152,7 +152,7 @@ def test_the_training_loop_reads_the_device_only_at_loss_checks(tmp_path, digits
     trainer = Trainer(config, digits, backend, tmp_path, progress=False, log=lambda line: None)
     trainer.check_every = 50                                 # as on the GPU
     trainer._end_epoch = lambda epoch, seconds: setattr(trainer, "epochs_done", epoch) or "done"   # evaluation
-    trainer.optimizer._kernel = None                         # Numba does not type ndarray subclasses
+    trainer.optimizer.fused_update = None                         # Numba does not type ndarray subclasses
     assert isinstance(trainer.train_x, DeviceArray)
     assert trainer.fit() == "done"
     steps = -(-trainer.train_x.shape[0] // 8)

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import tinyvae.models.likelihood
 import tinyvae.training.optim
 from tinyvae import doctor
 from tinyvae.backend import gpu_available
@@ -46,7 +47,7 @@ def test_a_wrong_adam_twin_fails_the_step_check(monkeypatch):
         tinyvae.training.optim.Adam._update(adam, theta, g, m, v, m.copy(), lr_t, eps_t)
 
     adam = type("A", (), {"xp": __import__("numpy"), "beta1": 0.999, "beta2": 0.9})()
-    monkeypatch.setattr(tinyvae.training.optim, "twins_for", lambda backend: Twins(
+    monkeypatch.setattr(tinyvae.models.likelihood, "twins_for", lambda backend: Twins(
         twins.bernoulli_nll, twins.gaussian_kl, twins.reparameterize, swapped_betas, "planted"))
     ready, verdict = doctor.diagnose("cpu", out=lambda line: None)
     assert not ready and verdict.startswith("not ready: step: a training step differs from the CPU's reference")

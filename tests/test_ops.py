@@ -24,8 +24,9 @@ def test_cpu_models_use_the_reference_maths_and_the_numba_adam():
     assert model.ops.bernoulli_nll is bernoulli_nll and model.ops.gaussian_kl is gaussian_kl
     assert Autoencoder(input_dim=12, hidden=(8,), latent_dim=3).ops.bernoulli_nll is bernoulli_nll
     expected = "reference" if compiled_adam_update() is None else "numba"
-    assert Adam(model.params).update_kernel == twins_for(get_backend("cpu")).name == expected
-    assert Adam(model.params, fused=False).update_kernel == "reference"
+    assert model.ops.name == twins_for(get_backend("cpu")).name == expected
+    assert (model.ops.adam_update is None) == (expected == "reference")
+    assert Adam(model.params).fused_update is None                      # Adam alone: the reference update
 
 
 def test_the_reference_set_is_complete():
@@ -63,9 +64,10 @@ def test_cuda_adam_equals_the_cpu_update(bias_correction):
     gpu = get_backend("gpu")
     cpu_params = Parameters({"fc": Linear(30, 20)}, None, "float32", seed=0)
     gpu_params = Parameters({"fc": Linear(30, 20)}, gpu, "float32", seed=0)
-    cpu_opt = Adam(cpu_params, lr=0.01, bias_correction=bias_correction, fused=False)
-    gpu_opt = Adam(gpu_params, lr=0.01, bias_correction=bias_correction)
-    assert gpu_opt.update_kernel == "cuda"
+    twins = twins_for(gpu)
+    cpu_opt = Adam(cpu_params, lr=0.01, bias_correction=bias_correction)
+    gpu_opt = Adam(gpu_params, lr=0.01, bias_correction=bias_correction, fused_update=twins.adam_update)
+    assert twins.name == "cuda" and gpu_opt.fused_update is not None
     rng = np.random.default_rng(1)
     for _ in range(5):
         g = rng.standard_normal(cpu_params.size).astype(np.float32)
@@ -104,8 +106,8 @@ from tinyvae.nn.conv import Conv2d
 from tinyvae.nn.params import Parameters
 assert compiled_adam_update() is None
 model = VAE(input_dim=12, hidden=(8,), latent_dim=3)
-optimizer = Adam(model.params)
-assert optimizer.update_kernel == "reference"
+optimizer = Adam(model.params, fused_update=model.ops.adam_update)
+assert model.ops.name == "reference" and optimizer.fused_update is None
 x = (np.random.default_rng(0).random((4, 12)) < 0.5).astype(np.float32)
 before = model.params.data.copy()
 model.loss_and_grads(x)

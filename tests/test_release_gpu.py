@@ -38,7 +38,7 @@ assert gpu.is_gpu and shipped("cuda_kernels") is None and shipped("cpu_kernels")
 assert twins_for(gpu).name == "reference"
 config = RunConfig(dataset="digits", epochs=1, batch_size=64, hidden=[16], latent_dim=2)
 trainer = Trainer(config, load_dataset("digits"), gpu, OUT, progress=False, log=print)
-assert trainer.check_every == 50 and trainer.optimizer.update_kernel == "reference"
+assert trainer.check_every == 50 and trainer.optimizer.fused_update is None
 assert trainer.fit() == "done"
 print("trained", trainer.history[-1]["test_loss"])
 """

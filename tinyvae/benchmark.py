@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                           log=lambda line: None if line.startswith("epoch") else print(line))
         print(f"model: {trainer.model}, batch {config.batch_size}, {config.epochs} epochs of {dataset.name} "
               f"({dataset.train_images.shape[0]:,} images)")
-        print(f"Adam's update: {trainer.optimizer.update_kernel}")
+        print(f"Adam's update: {trainer.model.ops.name}")
         reference = TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu") if use_torch else None
         ours, theirs = [], []
         for epoch in range(1, config.epochs + 1):
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"   pytorch {theirs[-1]:.3f} s"
             print(line, flush=True)
         results: dict[str, Any] = {"machine": info, "batch_size": config.batch_size, "epochs": config.epochs,
-                                   "adam_update": trainer.optimizer.update_kernel,
+                                   "adam_update": trainer.model.ops.name,
                                    "dataset": dataset.name, "tinyvae_seconds": ours,
                                    "tinyvae_median": statistics.median(ours),
                                    "tinyvae_test_loss": trainer.history[-1]["test_loss"]}

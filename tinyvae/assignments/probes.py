@@ -112,7 +112,7 @@ def vae(tv: Modules, a: Arrays, model: dict[str, Any]) -> Arrays:
 def _adam(tv: Modules, theta: np.ndarray, **hyper: float) -> tuple[Any, Any]:
     """A float64 Linear(4, 3) (15 values) set to theta, and Adam over it running the students' _update."""
     params = _float64_params(tv, {"fc": tv("nn.layers").Linear(4, 3)}, theta)
-    return params, tv("training.optim").Adam(params, **hyper, fused=False)
+    return params, tv("training.optim").Adam(params, **hyper)
 
 
 def adam_steps(tv: Modules, a: Arrays, **hyper: float) -> Arrays:
@@ -138,7 +138,7 @@ def adam_quadratic(tv: Modules, a: Arrays, lr: float, steps: int) -> Arrays:
 def adam_vae(tv: Modules, a: Arrays, model: dict[str, Any], lr: float) -> Arrays:
     """A VAE trained by Adam on the minibatches data[batches[i]]: its loss on (data, eps) before and after."""
     net = tv("models.vae").VAE(**model)
-    adam = tv("training.optim").Adam(net.params, lr=lr, fused=False)
+    adam = tv("training.optim").Adam(net.params, lr=lr)
     before = float(net.loss(a["data"], a["eps"]).loss)
     for batch in a["batches"]:
         net.loss_and_grads(a["data"][batch], a["eps"][batch])

@@ -7,11 +7,11 @@ operations (no per-layer loop): that is what the flat buffer is for.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tinyvae.fast import twins_for
 from tinyvae.models.likelihood import check_number
 from tinyvae.nn.params import Parameters
 
@@ -64,14 +64,15 @@ class Adam:
 
     ``_update``, the reference, is 12 in-place passes over the flat buffers and allocates
     nothing (written naively, ``m = b1*m + (1-b1)*g`` ..., it would allocate a temporary per
-    operator). With ``fused=True`` (the default) the same arithmetic runs as one compiled
-    pass where tinyvae.fast has one for the backend; ``fused=False`` always runs ``_update``.
+    operator). ``fused_update``, where given, is a compiled twin of ``_update`` with the same
+    arguments and arithmetic (the trainer hands Adam the one its model's backend has); without
+    it, ``_update`` runs.
     The bias-corrected α_t and ε̂ are computed here on the host and handed to the update as numbers.
     """
 
     def __init__(self, params: Parameters, lr: float = 1e-3, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, bias_correction: bool = True,
-                 fused: bool = True) -> None:
+                 fused_update: Callable[..., None] | None = None) -> None:
         lr, eps = check_number("lr", lr, above=0), check_number("eps", eps, minimum=0)
         beta1, beta2 = (check_number(name, b, minimum=0, below=1) for name, b in (("beta1", beta1), ("beta2", beta2)))
         self.params = params
@@ -82,9 +83,7 @@ class Adam:
         self._tmp = self.xp.empty_like(params.data)   # (P,) scratch, so step() allocates nothing
         self.bias_correction = bias_correction
         self.t = 0
-        twins = twins_for(params.backend)
-        self._kernel = twins.adam_update if fused else None      # None: _update runs
-        self.update_kernel = twins.name if self._kernel is not None else "reference"
+        self.fused_update = fused_update                          # None: _update runs
 
     def step(self) -> None:
         """One update of every parameter from ``params.grad``."""
@@ -96,9 +95,9 @@ class Adam:
             ### END SOLUTION
         else:
             lr_t, eps_t = self.lr, self.eps
-        if self._kernel is not None:
+        if self.fused_update is not None:
             dtype = self.params.data.dtype.type                  # float32 arithmetic for float32 buffers
-            self._kernel(self.params.data, self.params.grad, self.m, self.v,
+            self.fused_update(self.params.data, self.params.grad, self.m, self.v,
                          dtype(lr_t), dtype(eps_t), dtype(1.0 - self.beta1), dtype(1.0 - self.beta2))
         else:
             self._update(self.params.data, self.params.grad, self.m, self.v, self._tmp, lr_t, eps_t)

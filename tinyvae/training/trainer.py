@@ -100,7 +100,7 @@ class Trainer:
         self.xp = backend.xp
         self.model = model_for_run(config, dataset.input_dim, backend, n_classes=len(dataset.class_names),
                                    image_shape=dataset.image_shape, n_train=dataset.train_images.shape[0])
-        self.optimizer = Adam(self.model.params, lr=config.lr)
+        self.optimizer = Adam(self.model.params, lr=config.lr, fused_update=self.model.ops.adam_update)
         self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
         kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
 

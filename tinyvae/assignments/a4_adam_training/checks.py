@@ -1,7 +1,7 @@
 """A4 checks, kept by the grader (not in the student release): Adam's update, and training with it.
 
 Six steps are compared with Kingma & Ba's Algorithm 1 written out here; the other cases
-with the instructor's Adam (``fused=False``) run on the same inputs.
+with the instructor's Adam (its reference ``_update``) run on the same inputs.
 """
 
 from collections.abc import Callable
