@@ -21,7 +21,9 @@ from tinyvae.metrics import active_units, elbo_parts, iwae_bound
 K, IMAGES, BATCH = 1000, 1000, 100
 
 
-def row(run: Path) -> str:
+def scores(run: Path, k: int = K, images: int = IMAGES) -> dict:
+    """A run's test scores: the model, the test −ELBO, −L_k per image on the first ``images`` test
+    images (an array), the active units and the median training seconds per epoch."""
     model = tinyvae.load(run)
     config = json.loads((run / "config.json").read_text())["run"]
     dataset = load_dataset(config["dataset"], progress=False)
@@ -31,15 +33,23 @@ def row(run: Path) -> str:
     loss, means = [], []
     for start in range(0, len(x), BATCH):
         batch = x[start:start + BATCH]
-        parts = elbo_parts(model, batch, rng.standard_normal((len(batch), model.latent_dim)).astype(model.dtype))
+        rows = len(batch) * getattr(model, "k", 1)          # an IWAE model draws K latents per image
+        parts = elbo_parts(model, batch, rng.standard_normal((rows, model.latent_dim)).astype(model.dtype))
         loss.append(parts.recon + parts.kl)
         means.append(parts.mu)
-    scored = x[:IMAGES]
-    bound = np.concatenate([iwae_bound(model, scored[s:s + BATCH], K, rng=rng) for s in range(0, len(scored), BATCH)])
+    scored = x[:images]
+    bound = np.concatenate([iwae_bound(model, scored[s:s + BATCH], k, rng=rng) for s in range(0, len(scored), BATCH)])
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-    seconds = statistics.median(r["train_seconds"] for r in history)
-    return (f"| {model.arch} | {model.params.size:,} | {np.concatenate(loss).mean():.2f} | {-bound.mean():.2f} | "
-            f"{int(active_units(np.concatenate(means))[1].sum())}/{model.latent_dim} | {seconds:.2f} |")
+    return {"model": model, "neg_elbo": float(np.concatenate(loss).mean()), "neg_L_k": -bound,
+            "active": int(active_units(np.concatenate(means))[1].sum()),
+            "seconds": statistics.median(r["train_seconds"] for r in history)}
+
+
+def row(run: Path) -> str:
+    s = scores(run)
+    model = s["model"]
+    return (f"| {model.arch} | {model.params.size:,} | {s['neg_elbo']:.2f} | {s['neg_L_k'].mean():.2f} | "
+            f"{s['active']}/{model.latent_dim} | {s['seconds']:.2f} |")
 
 
 if __name__ == "__main__":
