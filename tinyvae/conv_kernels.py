@@ -5,9 +5,9 @@ strided view (im2col) or add the k·k kernel offsets back one strided NumPy addi
 (col2im). Each step is fine on its own, but NumPy walks them in runs of only C numbers (the
 channels), the padding costs a pass of its own, and col2im's k·k additions sweep the whole
 patch matrix and the whole image again and again. The loops below do the same work one example
-at a time, so that example's image stays in the cache, read the padding as zeros instead of
-building a padded copy, and split the batch over the CPU's cores (``prange``: each example is
-one independent piece of work, so the threads never write the same number).
+at a time, so that example's image stays in the cache, and read the padding as zeros instead
+of building a padded copy. They run on one thread: split over the batch with ``numba.prange``,
+their OpenMP threads and OpenBLAS's spin against each other (measured in docs/benchmarks.md).
 
 They are the references' arithmetic in the references' order: im2col copies (there is no
 arithmetic), and in col2im every pixel starts at 0 and receives its contributions in the order
@@ -27,11 +27,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-try:
-    from numba import prange
-except ImportError:                                # without Numba the loops below run as plain Python
-    prange = range
-
 
 def im2col_copy(x: np.ndarray, cols: np.ndarray, kernel_size: int, stride: int, padding: int) -> None:
     """cols[n, u, v, i, (j, c)] = x_pad[n, s·u + i, (s·v + j, c)], 0 in the padding; written in place.
@@ -44,7 +39,7 @@ def im2col_copy(x: np.ndarray, cols: np.ndarray, kernel_size: int, stride: int, 
     _, H_out, W_out, k, kC = cols.shape
     C = kC // k
     s, p = stride, padding
-    for n in prange(N):
+    for n in range(N):
         for u in range(H_out):
             for i in range(k):
                 h = s * u + i - p
@@ -69,7 +64,7 @@ def col2im_add(patches: np.ndarray, x: np.ndarray, stride: int, padding: int) ->
     N, H_out, W_out, k, _, C = patches.shape
     _, H, W, _ = x.shape
     s, p = stride, padding
-    for n in prange(N):
+    for n in range(N):
         for i in range(k):
             for u in range(H_out):
                 h = s * u + i - p
@@ -93,15 +88,14 @@ class ConvKernels(NamedTuple):
 
 @cache
 def compiled_conv_kernels() -> ConvKernels | None:
-    """The two loops compiled by Numba for all cores (cached on disk where a folder can be written),
-    or None without Numba."""
+    """The two loops compiled by Numba (cached on disk where a folder can be written), or None without Numba."""
     try:
         import numba
     except ImportError:
         return None
 
     def compile_all(**options: bool) -> ConvKernels:
-        return ConvKernels(*(numba.njit(parallel=True, **options)(f) for f in (im2col_copy, col2im_add)))
+        return ConvKernels(*(numba.njit(**options)(f) for f in (im2col_copy, col2im_add)))
 
     with contextlib.suppress(RuntimeError):        # raised where no folder for the cache can be written
         return compile_all(cache=True)
