@@ -436,3 +436,32 @@ def test_im2col_twin_with_its_padding_off_by_one_is_caught(rng):
         im2col_copy(x, cols, k, s, max(p - 1, 0))                     # BUG: one pixel of padding too few
 
     assert twin_max_difference(ConvKernels(shifted, col2im_add), rng, np.float64) > FAILS
+
+
+def test_compiled_relu_with_the_kink_on_the_wrong_side_is_caught(rng):
+    from test_conv_twins import twin_mismatches
+
+    from tinyvae.fast.relu_kernels import CompiledReLU, ReluKernels, relu_backward
+
+    def forward(x, y, mask):
+        for i in range(x.shape[0]):
+            mask[i] = x[i] >= 0                               # BUG: slope 1 at x = 0, where ReLU's is 0
+            y[i] = x[i] * mask[i]
+
+    assert twin_mismatches(CompiledReLU(ReluKernels(forward, relu_backward)), rng, np.float64) > 0
+
+
+def test_compiled_relu_that_ignores_the_gradients_memory_order_is_caught(rng):
+    from test_conv_twins import twin_mismatches
+
+    from tinyvae.fast.relu_kernels import CompiledReLU, ReluKernels, in_memory_order, relu_backward, relu_forward
+
+    class OrderBlind(CompiledReLU):
+        def backward(self, dy):
+            dx = np.empty_like(self.mask, dtype=dy.dtype)
+            self.kernels.backward(dy.reshape(-1), in_memory_order(self.mask), in_memory_order(dx))  # BUG
+            return dx
+
+    layer = OrderBlind(ReluKernels(relu_forward, relu_backward))
+    assert twin_mismatches(layer, rng, np.float64) > 0
+    assert twin_mismatches(CompiledReLU(ReluKernels(relu_forward, relu_backward)), rng, np.float64) == 0
