@@ -71,6 +71,9 @@ def test_compiled_relu_keeps_the_memory_order_and_runs_the_reference_on_other_ar
     strided = rng.standard_normal((4, 10))[:, ::2]            # not one block of memory: the reference runs
     assert np.array_equal(layer.forward(strided), ReLU().forward(strided))
     assert np.array_equal(layer.backward(np.ones((4, 5))), strided > 0)
+    layer.forward(np.ones((4, 5), np.float32))
+    with pytest.raises(ValueError, match="broadcast"):                # a gradient of the wrong shape: as ReLU,
+        layer.backward(np.ones((4, 6), np.float32))                   # never the loop past the mask's end
 
 
 def test_activation_chooses_the_twin_for_relu_only(monkeypatch):

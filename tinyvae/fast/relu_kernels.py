@@ -95,8 +95,8 @@ class CompiledReLU(ReLU):
 
     def backward(self, dy: Array) -> Array:
         mask = self.mask
-        if not isinstance(dy, np.ndarray) or in_memory_order(mask) is None:
-            return super().backward(dy)
+        if not isinstance(dy, np.ndarray) or dy.shape != mask.shape or in_memory_order(mask) is None:
+            return super().backward(dy)                                  # (a wrong shape: NumPy's own error)
         if element_strides(dy) != element_strides(mask):          # NumPy's dy * mask is then C-ordered:
             dy, mask = np.ascontiguousarray(dy), np.ascontiguousarray(mask)   # so is dx (same sums downstream)
         flat_dy = in_memory_order(dy)
