@@ -299,29 +299,45 @@ def test_backward_refuses_a_gradient_of_the_wrong_shape(rng, make):
         layer.backward(np.zeros((y.shape[0], y.shape[1], y.shape[2] + 1, y.shape[3])))
 
 
-# --- col2im's compiled twin (tinyvae/conv_kernels.py) gives the reference's bits --------------------
+# --- the compiled twins of im2col and col2im (tinyvae/conv_kernels.py) give the references' bits ------
 
-def twin_max_difference(kernel, rng, dtype):
-    """max |twin − reference| of col2im over GEOMETRIES, with ``kernel`` as the twin."""
+TWIN_GEOMETRIES = [*GEOMETRIES, (4, 2, 1, (3, 5, 14, 14)), (4, 2, 1, (2, 1, 7, 9))]
+
+
+def twin_max_difference(kernels, rng, dtype):
+    """max |twin − reference| of im2col and col2im over TWIN_GEOMETRIES, with ``kernels`` (a
+    ConvKernels) as the twins; im2col gets an NCHW image and one that is NHWC in memory."""
     worst = 0.0
-    for k, s, p, shape in GEOMETRIES:
+    for k, s, p, shape in TWIN_GEOMETRIES:
         reference, twin = Im2col(k, s, p, fast=False), Im2col(k, s, p)
+        twin.twins = lambda xp: kernels
         N, C, H, W = shape
+        x = rng.standard_normal(shape).astype(dtype)
+        x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
         cols = rng.standard_normal((N * output_size(H, k, s, p) * output_size(W, k, s, p), k * k * C)).astype(dtype)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("tinyvae.im2col.compiled_col2im_add", lambda: kernel)
-            fast = twin.col2im(cols, shape)
-        worst = max(worst, float(np.max(np.abs(fast - reference.col2im(cols, shape)))))
+        for image in (x, x_nhwc):
+            worst = max(worst, float(np.max(np.abs(twin.im2col(image) - reference.im2col(image)))))
+        worst = max(worst, float(np.max(np.abs(twin.col2im(cols, shape) - reference.col2im(cols, shape)))))
     return worst
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_col2im_gives_the_references_bits(rng, dtype):
+def test_compiled_im2col_and_col2im_give_the_references_bits(rng, dtype):
     pytest.importorskip("numba")
-    from tinyvae.conv_kernels import compiled_col2im_add
+    from tinyvae.conv_kernels import compiled_conv_kernels
 
-    assert compiled_col2im_add() is not None
-    assert twin_max_difference(compiled_col2im_add(), rng, dtype) == 0.0
+    kernels = compiled_conv_kernels()
+    assert kernels is not None and Im2col(4, 2, 1).twins(np) is kernels
+    assert Im2col(4, 2, 1, fast=False).twins(np) is None
+    assert twin_max_difference(kernels, rng, dtype) == 0.0
+
+
+def test_the_twins_loops_uncompiled_give_the_references_bits(rng):
+    """The same loops as plain Python (what runs where Numba is missing, and what the
+    planted-bug tests mutate) agree with the references too."""
+    from tinyvae.conv_kernels import ConvKernels, col2im_add, im2col_copy
+
+    assert twin_max_difference(ConvKernels(im2col_copy, col2im_add), rng, np.float64) == 0.0
 
 
 def test_the_layer_benchmark_runs_and_refuses_bad_numbers(capsys):

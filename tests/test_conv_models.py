@@ -54,7 +54,7 @@ def test_the_conv_autoencoders_pass_the_gradient_check(kwargs):
 
 def test_mnist_shapes_and_the_issues_architecture():
     model = VAE(input_dim=784, hidden=[], latent_dim=20, arch="conv", image_shape=(1, 28, 28))
-    names = [type(layer).__name__ for layer in model.encoder.layers]
+    names = [type(layer).__name__.removeprefix("Compiled") for layer in model.encoder.layers]   # a twin: its reference
     assert names == ["Reshape", "Conv2d", "ReLU", "Conv2d", "ReLU", "Reshape", "Linear"]
     assert model.encoder.layers[-1].W.shape == (64 * 7 * 7, 40)
     x = (np.random.default_rng(0).random((4, 784)) < 0.3).astype(np.float32)
@@ -204,3 +204,23 @@ def test_the_dense_vs_conv_table_script_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-1500:]
     rows = result.stdout.strip().splitlines()
     assert len(rows) == 4 and rows[2].startswith("| dense |") and rows[3].startswith("| conv |")
+
+
+def test_the_gemm_floor_script_times_every_product_of_a_step(tmp_path):
+    """docs/scripts/gemm_floor.py (docs/benchmarks.md, "The GEMM floor") finds the 17 products of a step of the
+    benchmark's conv VAE and their 2.739 GFLOP, counted by hand (2 flops per multiply-add, batch 128):
+    Conv(1→32) Y and dW 2·(2·25088·16·32), Conv(32→64) 3·(2·6272·512·64), Linear(3136→40) 3·(2·128·3136·40),
+    Linear(20→3136) 3·(2·128·20·3136), ConvT(64→32) 3·(2·6272·64·512), ConvT(32→1) 3·(2·25088·32·16)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    flops = 2 * (2 * 25088 * 16 * 32) + 3 * 2 * (6272 * 512 * 64 + 128 * 3136 * 40 + 128 * 20 * 3136
+                                                   + 6272 * 64 * 512 + 25088 * 32 * 16)
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "gemm_floor.py"
+    result = subprocess.run([sys.executable, str(script), "--repeats", "1", "--steps", "1"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-1500:]
+    lines = result.stdout.splitlines()
+    assert sum(" ms " in line and "GFLOP/s" in line and "floor" not in line for line in lines) == 17
+    assert f"{flops / 1e9:.3f} GFLOP," in result.stdout and "training step" in result.stdout

@@ -374,7 +374,7 @@ def test_off_by_one_padding_is_caught(rng, kind):
 
     layer = conv_layer(kind, 2, 3, 3, 2, 1)
     x = rng.standard_normal((2, 2, 7, 6) if kind == "conv" else (2, 2, 3, 4))
-    layer.patches = OffByOne(3, 2, 1)
+    layer.patches = OffByOne(3, 2, 1, fast=False)           # the reference's pad (the twin reads x directly)
     errors = check_layer(layer, x)
     assert errors[{"conv": "x", "transposed": "W"}[kind]] > FAILS   # im2col's image: conv's x, the transpose's dy
     if kind == "conv":
@@ -418,10 +418,50 @@ def test_col2im_overwriting_instead_of_summing_is_caught(rng):
 def test_col2im_twin_with_its_offsets_swapped_is_caught(rng):
     from test_conv import twin_max_difference
 
-    from tinyvae.conv_kernels import col2im_add
+    from tinyvae.conv_kernels import ConvKernels, col2im_add, im2col_copy
 
-    def swapped(patches, x_pad, s):
-        col2im_add(patches.transpose(0, 1, 2, 4, 3, 5), x_pad, s)   # BUG: offset (j, i) where (i, j) belongs
+    def swapped(patches, x, s, p):
+        col2im_add(patches.transpose(0, 1, 2, 4, 3, 5), x, s, p)   # BUG: offset (j, i) where (i, j) belongs
 
-    assert twin_max_difference(swapped, rng, np.float64) > FAILS
-    assert twin_max_difference(col2im_add, rng, np.float64) == 0.0
+    assert twin_max_difference(ConvKernels(im2col_copy, swapped), rng, np.float64) > FAILS
+    assert twin_max_difference(ConvKernels(im2col_copy, col2im_add), rng, np.float64) == 0.0
+
+
+def test_im2col_twin_with_its_padding_off_by_one_is_caught(rng):
+    from test_conv import twin_max_difference
+
+    from tinyvae.conv_kernels import ConvKernels, col2im_add, im2col_copy
+
+    def shifted(x, cols, k, s, p):
+        im2col_copy(x, cols, k, s, max(p - 1, 0))                     # BUG: one pixel of padding too few
+
+    assert twin_max_difference(ConvKernels(shifted, col2im_add), rng, np.float64) > FAILS
+
+
+def test_compiled_relu_with_the_kink_on_the_wrong_side_is_caught(rng):
+    from test_conv_twins import twin_mismatches
+
+    from tinyvae.fast.relu_kernels import CompiledReLU, ReluKernels, relu_backward
+
+    def forward(x, y, mask):
+        for i in range(x.shape[0]):
+            mask[i] = x[i] >= 0                               # BUG: slope 1 at x = 0, where ReLU's is 0
+            y[i] = x[i] * mask[i]
+
+    assert twin_mismatches(CompiledReLU(ReluKernels(forward, relu_backward)), rng, np.float64) > 0
+
+
+def test_compiled_relu_that_ignores_the_gradients_memory_order_is_caught(rng):
+    from test_conv_twins import twin_mismatches
+
+    from tinyvae.fast.relu_kernels import CompiledReLU, ReluKernels, in_memory_order, relu_backward, relu_forward
+
+    class OrderBlind(CompiledReLU):
+        def backward(self, dy):
+            dx = np.empty_like(self.mask, dtype=dy.dtype)
+            self.kernels.backward(dy.reshape(-1), in_memory_order(self.mask), in_memory_order(dx))  # BUG
+            return dx
+
+    layer = OrderBlind(ReluKernels(relu_forward, relu_backward))
+    assert twin_mismatches(layer, rng, np.float64) > 0
+    assert twin_mismatches(CompiledReLU(ReluKernels(relu_forward, relu_backward)), rng, np.float64) == 0

@@ -31,14 +31,16 @@ from threadpoolctl import threadpool_limits
 from tinyvae.activations import ReLU
 from tinyvae.cli import parser, positive_int
 from tinyvae.conv import Conv2d, ConvTranspose2d
+from tinyvae.fast.relu_kernels import activation
 from tinyvae.layers import Sequential
 from tinyvae.params import Parameters
 
 
 def stacks() -> dict[str, tuple[Sequential, tuple[int, int, int]]]:
-    """The two stacks, by name, with the shape of one input image (C, H, W)."""
-    encoder = Sequential(Conv2d(1, 32, 4, 2, 1, input_grad=False), ReLU(), Conv2d(32, 64, 4, 2, 1))
-    decoder = Sequential(ConvTranspose2d(64, 32, 4, 2, 1), ReLU(), ConvTranspose2d(32, 1, 4, 2, 1))
+    """The two stacks, by name, with the shape of one input image (C, H, W); the ReLU the conv networks use
+    (its compiled twin where Numba is installed)."""
+    encoder = Sequential(Conv2d(1, 32, 4, 2, 1, input_grad=False), activation("relu"), Conv2d(32, 64, 4, 2, 1))
+    decoder = Sequential(ConvTranspose2d(64, 32, 4, 2, 1), activation("relu"), ConvTranspose2d(32, 1, 4, 2, 1))
     return {"encoder": (encoder, (1, 28, 28)), "decoder": (decoder, (64, 7, 7))}
 
 

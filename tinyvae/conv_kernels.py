@@ -1,16 +1,21 @@
-"""col2im's scatter-add as one compiled loop (Numba): the CPU twin of ``Im2col.col2im``'s reference.
+"""im2col's copy and col2im's scatter-add as compiled loops (Numba): the CPU twins of ``Im2col``'s references.
 
-The reference (tinyvae/im2col.py) adds the k·k kernel offsets one strided NumPy addition at a
-time. Each addition is fine on its own, but NumPy walks it in runs of only C numbers (the
-channels), and k·k of them sweep the whole patch matrix and the whole image again and again.
-``col2im_add`` below does the same additions, for one example at a time, so the image of that
-example stays in the cache while all its patches are added in.
+The references (tinyvae/im2col.py) pad the image into a buffer, then copy the patches out of a
+strided view (im2col) or add the k·k kernel offsets back one strided NumPy addition at a time
+(col2im). Each step is fine on its own, but NumPy walks them in runs of only C numbers (the
+channels), the padding costs a pass of its own, and col2im's k·k additions sweep the whole
+patch matrix and the whole image again and again. The loops below do the same work one example
+at a time, so that example's image stays in the cache, and read the padding as zeros instead
+of building a padded copy. They run on one thread: split over the batch with ``numba.prange``,
+their OpenMP threads and OpenBLAS's spin against each other (measured in docs/benchmarks.md).
 
-It is the reference's arithmetic in the reference's order: every pixel starts at 0 and receives
-its contributions in the order of the kernel offsets (i, j), i outer, exactly as the reference's
-loop adds them, so the two give the same bits (``tests/test_conv.py`` checks it, in float32
-and float64). Without Numba ``compiled_col2im_add`` returns None and ``col2im`` runs its
-reference. The GPU runs the reference (CuPy); measurements are in docs/benchmarks.md.
+They are the references' arithmetic in the references' order: im2col copies (there is no
+arithmetic), and in col2im every pixel starts at 0 and receives its contributions in the order
+of the kernel offsets (i, j), i outer, exactly as the reference's loop adds them; contributions
+that land in the padding are skipped where the reference adds them to a border it then drops.
+So the twins give the same bits (``tests/test_conv.py`` checks it, in float32 and float64).
+Without Numba ``compiled_conv_kernels`` returns None and ``Im2col`` runs its references. The GPU
+runs the references (CuPy); measurements are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,34 +23,80 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 
 
-def col2im_add(patches: np.ndarray, x_pad: np.ndarray, stride: int) -> None:
-    """x_pad[n, s·u + i, s·v + j, c] += patches[n, u, v, i, j, c] for every index, in place.
+def im2col_copy(x: np.ndarray, cols: np.ndarray, kernel_size: int, stride: int, padding: int) -> None:
+    """cols[n, u, v, i, (j, c)] = x_pad[n, s·u + i, (s·v + j, c)], 0 in the padding; written in place.
 
-    patches (N, H_out, W_out, k, k, C), x_pad (N, H_pad, W_pad, C), both channels-last. For one
-    pixel, the offsets (i, j) arrive in the reference's order: i, then j, ascending.
+    x (N, H, W·C): the image channels-last, each row's (w, c) flattened; cols
+    (N, H_out, W_out, k, k·C): the patch matrix with each patch row's (j, c) flattened. A patch
+    row (i) is k·C neighbouring numbers of one image row, so most rows are one contiguous copy.
+    """
+    N, H, WC = x.shape
+    _, H_out, W_out, k, kC = cols.shape
+    C = kC // k
+    s, p = stride, padding
+    for n in range(N):
+        for u in range(H_out):
+            for i in range(k):
+                h = s * u + i - p
+                for v in range(W_out):
+                    start = (s * v - p) * C                     # where the patch row begins in x[n, h]
+                    if 0 <= h < H and start >= 0 and start + kC <= WC:
+                        for t in range(kC):
+                            cols[n, u, v, i, t] = x[n, h, start + t]
+                    else:                                       # the row touches the padding
+                        for t in range(kC):
+                            q = start + t
+                            cols[n, u, v, i, t] = x[n, h, q] if 0 <= h < H and 0 <= q < WC else 0
+
+
+def col2im_add(patches: np.ndarray, x: np.ndarray, stride: int, padding: int) -> None:
+    """x[n, s·u + i − p, s·v + j − p, c] += patches[n, u, v, i, j, c] for every index inside x, in place.
+
+    patches (N, H_out, W_out, k, k, C), x (N, H, W, C), both channels-last; what falls in the
+    padding is skipped. For one pixel, the offsets (i, j) arrive in the reference's order: i,
+    then j, ascending.
     """
     N, H_out, W_out, k, _, C = patches.shape
-    s = stride
+    _, H, W, _ = x.shape
+    s, p = stride, padding
     for n in range(N):
         for i in range(k):
             for u in range(H_out):
+                h = s * u + i - p
+                if h < 0 or h >= H:
+                    continue
                 for j in range(k):
                     for v in range(W_out):
+                        w = s * v + j - p
+                        if w < 0 or w >= W:
+                            continue
                         for c in range(C):
-                            x_pad[n, s * u + i, s * v + j, c] += patches[n, u, v, i, j, c]
+                            x[n, h, w, c] += patches[n, u, v, i, j, c]
+
+
+class ConvKernels(NamedTuple):
+    """The compiled twins: ``im2col_copy`` and ``col2im_add``, with their signatures."""
+
+    im2col_copy: Callable[[np.ndarray, np.ndarray, int, int, int], None]
+    col2im_add: Callable[[np.ndarray, np.ndarray, int, int], None]
 
 
 @cache
-def compiled_col2im_add() -> Callable[[np.ndarray, np.ndarray, int], None] | None:
-    """``col2im_add`` compiled by Numba (cached on disk where a folder can be written), or None without Numba."""
+def compiled_conv_kernels() -> ConvKernels | None:
+    """The two loops compiled by Numba (cached on disk where a folder can be written), or None without Numba."""
     try:
         import numba
     except ImportError:
         return None
+
+    def compile_all(**options: bool) -> ConvKernels:
+        return ConvKernels(*(numba.njit(**options)(f) for f in (im2col_copy, col2im_add)))
+
     with contextlib.suppress(RuntimeError):        # raised where no folder for the cache can be written
-        return numba.njit(cache=True)(col2im_add)
-    return numba.njit(col2im_add)                  # then compile afresh in each process
+        return compile_all(cache=True)
+    return compile_all()                           # then compile afresh in each process

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tinyvae.activations import make_activation
 from tinyvae.base import Array, Layer
 from tinyvae.conv import Conv2d, ConvTranspose2d
+from tinyvae.fast.relu_kernels import activation as activation_layer
 from tinyvae.im2col import output_size
 from tinyvae.layers import Sequential, mlp
 
@@ -74,7 +74,7 @@ def conv_stack(image_shape: Sequence[int], channels: Sequence[int], activation: 
     flattened; returns the stack and F, the number of features it outputs."""
     layers: list[Layer] = [Reshape(image_shape)]
     for c_in, c_out in zip([image_shape[0], *channels[:-1]], channels, strict=True):
-        layers += [Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING, init=init), make_activation(activation)]
+        layers += [Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING, init=init), activation_layer(activation)]
     features = conv_features(image_shape, channels)
     return Sequential(*layers, Reshape((features,))), features
 
@@ -85,7 +85,7 @@ def conv_transpose_stack(image_shape: Sequence[int], channels: Sequence[int], ou
     activation, the feature maps, then transposed convolutions (the last without activation)."""
     sides = conv_sides(image_shape, len(channels))
     h, w = sides[-1]
-    layers: list[Layer] = [make_activation(activation), Reshape((channels[-1], h, w))]
+    layers: list[Layer] = [activation_layer(activation), Reshape((channels[-1], h, w))]
     widths = [*channels[::-1], out_channels]
     for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         (H_in, W_in), (H, W) = sides[-1 - i], sides[-2 - i]
@@ -95,7 +95,7 @@ def conv_transpose_stack(image_shape: Sequence[int], channels: Sequence[int], ou
                              f"got {image_shape[1]}×{image_shape[2]}")
         layers.append(ConvTranspose2d(c_in, c_out, KERNEL, STRIDE, PADDING, output_padding=pad_h, init=init))
         if i < len(widths) - 2:
-            layers.append(make_activation(activation))
+            layers.append(activation_layer(activation))
     layers.append(Reshape((out_channels * image_shape[1] * image_shape[2],)))
     return Sequential(*layers)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from tinyvae.backend import array_module
 from tinyvae.base import Array
-from tinyvae.conv_kernels import compiled_col2im_add
+from tinyvae.conv_kernels import ConvKernels, compiled_conv_kernels
 
 
 def output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
@@ -49,8 +49,9 @@ class Im2col:
     everywhere else (an output is an NCHW view of NHWC memory); :func:`patch_order` puts a
     weight's columns in the same (i, j, c) order.
 
-    ``fast=True`` (the default) lets :meth:`col2im` run its compiled CPU twin
-    (:mod:`tinyvae.conv_kernels`, the same bits) on NumPy arrays where Numba is installed.
+    ``fast=True`` (the default) lets :meth:`im2col` and :meth:`col2im` run their compiled CPU
+    twins (:mod:`tinyvae.conv_kernels`, the same bits) on NumPy arrays where Numba is installed;
+    :meth:`twins` is the one place that chooses.
 
     Each layer owns one. The padded image and the ``cols`` matrix are kept between calls and
     overwritten by the next call of the same shape, so the ``cols`` a call returns stays valid
@@ -60,6 +61,11 @@ class Im2col:
     def __init__(self, kernel_size: int, stride: int, padding: int, fast: bool = True) -> None:
         self.k, self.s, self.p, self.fast = kernel_size, stride, padding, fast
         self._buffers: dict[str, Array] = {}
+
+    def twins(self, xp: object) -> ConvKernels | None:
+        """The compiled twins of im2col's copy and col2im's additions for arrays of module ``xp``, or None:
+        run the references below (``fast=False``, CuPy arrays, or no Numba)."""
+        return compiled_conv_kernels() if self.fast and xp is np else None
 
     def _buffer(self, name: str, shape: tuple[int, ...], like: Array) -> Array:
         """A zero-initialized array kept under ``name``, reallocated only when shape, dtype or device change."""
@@ -88,12 +94,17 @@ class Im2col:
         k, s, p = self.k, self.s, self.p
         N, C, H, W = x.shape
         H_out, W_out = output_size(H, k, s, p), output_size(W, k, s, p)
+        cols = self._buffer("cols", (N, H_out, W_out, k, k, C), x)
+        twins = self.twins(array_module(x))
+        if twins is not None:                                                # the copy below, compiled
+            rows = x.transpose(0, 2, 3, 1).reshape(N, H, W * C)              # (N, H, W·C), NHWC rows
+            twins.im2col_copy(rows, cols.reshape(N, H_out, W_out, k, k * C), k, s, p)
+            return cols.reshape(N * H_out * W_out, k * k * C)
         x_pad = self.pad(x)                                                  # (N, H + 2p, W + 2p, C)
         sN, sH, sW, sC = x_pad.strides                                       # in bytes
         # patches[n, u, v, i, j, c] = x_pad[n, s·u + i, s·v + j, c]: a view, nothing copied yet
         patches = array_module(x).lib.stride_tricks.as_strided(
             x_pad, shape=(N, H_out, W_out, k, k, C), strides=(sN, s * sH, s * sW, sH, sW, sC))
-        cols = self._buffer("cols", (N, H_out, W_out, k, k, C), x)
         cols[...] = patches                                                  # the one copy
         return cols.reshape(N * H_out * W_out, k * k * C)
 
@@ -109,15 +120,16 @@ class Im2col:
         H_out, W_out = output_size(H, k, s, p), output_size(W, k, s, p)
         xp = array_module(cols)
         patches = cols.reshape(N, H_out, W_out, k, k, C)
+        twins = self.twins(xp)
+        if twins is not None:                                                # the loop below, compiled,
+            x_nhwc = xp.zeros((N, H, W, C), dtype=cols.dtype)                # straight into x (no border)
+            twins.col2im_add(patches, x_nhwc, s, p)
+            return x_nhwc.transpose(0, 3, 1, 2)                              # (N, C, H, W), a view
         x_pad = xp.zeros((N, H + 2 * p, W + 2 * p, C), dtype=cols.dtype)
-        twin = compiled_col2im_add() if self.fast and xp is np else None
-        if twin is not None:
-            twin(patches, x_pad, s)                                          # the loop below, compiled
-        else:
-            for i in range(k):
-                for j in range(k):
-                    # (N, H_out, W_out, C) slice of the padded image += the offset (i, j) of every patch
-                    x_pad[:, i:i + s * H_out:s, j:j + s * W_out:s, :] += patches[:, :, :, i, j, :]
+        for i in range(k):
+            for j in range(k):
+                # (N, H_out, W_out, C) slice of the padded image += the offset (i, j) of every patch
+                x_pad[:, i:i + s * H_out:s, j:j + s * W_out:s, :] += patches[:, :, :, i, j, :]
         if p:
             x_pad = x_pad[:, p:p + H, p:p + W, :].copy()                     # (N, H, W, C)
         return x_pad.transpose(0, 3, 1, 2)                                   # (N, C, H, W), a view

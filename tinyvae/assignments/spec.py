@@ -123,6 +123,14 @@ WITHHELD = {
         "of Adam._update; Adam runs your _update instead",
     "cpu_kernels.py:compiled_adam_update":
         "withheld with adam_update: returning None makes Adam run your _update",
+    "fast/relu_kernels.py:relu_forward":
+        "the compiled ReLU is withheld from the student release because it spells out the solution of "
+        "ReLU.forward (A1); the networks use your ReLU instead",
+    "fast/relu_kernels.py:relu_backward":
+        "the compiled ReLU is withheld from the student release because it spells out the solution of "
+        "ReLU.backward (A1); the networks use your ReLU instead",
+    "fast/relu_kernels.py:compiled_relu":
+        "withheld with relu_forward and relu_backward: returning None makes the networks use your ReLU",
     "iwae.py:IWAE.backward":
         "the IWAE's backward is withheld from the student release because it spells out the solution of "
         "VAE.backward (A3); the IWAE objective cannot train in the release",
@@ -133,7 +141,8 @@ WITHHELD = {
 
 # Withheld regions the release runs without: their stub returns None instead of raising, and
 # the caller falls back to the code the students write (Adam then runs its NumPy _update).
-RETURNS_NONE = {"cpu_kernels.py:compiled_adam_update", "fast/cuda_kernels.py:cuda_source"}
+RETURNS_NONE = {"cpu_kernels.py:compiled_adam_update", "fast/cuda_kernels.py:cuda_source",
+                "fast/relu_kernels.py:compiled_relu"}
 
 
 class SpecError(ValueError):
