@@ -5,6 +5,8 @@
 For each run: the test negative ELBO (nats per image, one noise draw, all test images), −L_k
 with k = 1000 importance samples on the first 1,000 test images (Burda et al.), the active
 units, and the median training seconds per epoch from history.jsonl.
+The dataset is looked up as training looks it up, but without a --data-dir (a run does not
+store one): set $TINYVAE_DATA to the folder that holds it, or use the cache or the system folders.
 """
 
 import json

@@ -1,11 +1,13 @@
 """The VAE-vs-IWAE table of docs/family.md, from run folders trained on the same data.
 
-    python docs/scripts/iwae_table.py runs/fm-vae runs/fm-iwae5 runs/fm-iwae50 [--k 5000] [--images 1000]
+    python docs/scripts/iwae_table.py runs/mn-vae runs/mn-iwae5 runs/mn-iwae50 [--k 5000] [--images 1000]
 
 For each run: what it was trained on (the ELBO, or L_K for an ``--iwae-k K`` run), the test
 negative ELBO (all test images, one noise draw), −L_k on the first ``--images`` test images,
 the difference from the FIRST run's −L_k on the same images with its paired standard error,
 the active units, and the median training seconds per epoch.
+The dataset is looked up as training looks it up, but without a --data-dir (a run does not
+store one): set $TINYVAE_DATA to the folder that holds it, or use the cache or the system folders.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """The semi-supervised table of docs/family.md: M2, M1 and labels-only, on each M2 run's own labels.
 
-    python docs/scripts/m2_table.py runs/fm-m1vae runs/fm-m2-100 runs/fm-m2-600 ...
+    python docs/scripts/m2_table.py runs/mn-m1vae runs/mn-m2-100 runs/mn-m2-600 ...
 
 The first folder is a plain VAE run on the same dataset (for M1); each following folder is an
 ``--model m2 --labels N`` run. For each M2 run, with the labelled examples it stored in its
@@ -13,6 +13,8 @@ config.json:
   Adam 1e-2) — the paper's M1 used a TSVM on a 50-dimensional code; this is the linear probe.
 
 All test errors are on the whole test set; the classifiers use the run's seed.
+The dataset is looked up as training looks it up, but without a --data-dir (a run does not
+store one): set $TINYVAE_DATA to the folder that holds it, or use the cache or the system folders.
 """
 
 import json
