@@ -20,7 +20,9 @@ FAMILY = {
     "vae-cyclical": dict(kl_cycles=2, beta=2.0),
     "denoising-sparse-ae": dict(model="ae", noise="masking", sparsity="l1", sparsity_weight=0.01),
     "iwae-k3": dict(iwae_k=3),
-    "m2-20-labels": dict(model="m2", labels=20),
+    "m2-20-labels": dict(model="m2", labels=20),                        # a labelled batch of 20 every step
+    "m2-natural-rate": dict(model="m2", labels=20, labelled_batch=0),  # labels at their natural rate
+    "m2-labelled-batch-7": dict(model="m2", labels=20, labelled_batch=7),
 }
 
 
@@ -103,6 +105,46 @@ def test_m2_run_stores_its_labelled_subset_and_reports_the_error(tmp_path, capsy
     assert json.loads((other / "config.json").read_text())["labelled"] != labelled
 
 
+def test_m2_steps_hold_a_labelled_batch_and_sweep_the_unlabelled_once(tmp_path, digits):
+    trainer = small_trainer(digits, tmp_path / "run", model="m2", labels=20, labelled_batch=7, epochs=2)
+    steps: list[np.ndarray] = []
+    step = trainer.train_step
+    trainer.train_step = lambda idx, *rest: (steps.append(np.asarray(idx)), step(idx, *rest))
+    assert trainer.fit() == "done"
+    labelled = set(trainer.labelled)
+    per_epoch = len(steps) // 2
+    assert per_epoch == trainer.steps_per_epoch == -(-(len(digits.train_labels) - 20) // trainer.config.batch_size)
+    for epoch in (steps[:per_epoch], steps[per_epoch:]):
+        assert all(set(idx[:7].tolist()) <= labelled and not set(idx[7:].tolist()) & labelled for idx in epoch)
+        unlabelled = np.concatenate([idx[7:] for idx in epoch])
+        assert sorted(unlabelled.tolist()) == sorted(set(range(len(digits.train_labels))) - labelled)
+        seen = np.bincount(np.concatenate([idx[:7] for idx in epoch]), minlength=len(digits.train_labels))[
+            trainer.labelled]
+        assert seen.max() - seen.min() <= 1                  # shuffles one after another: each seen equally often
+    assert not np.array_equal(steps[0][:7], steps[per_epoch][:7])          # a new order each epoch
+    row = trainer.history[-1]
+    assert row["train_loss"] == pytest.approx(row["train_recon"] + row["train_kl"])
+
+
+def test_m2_labelled_batch_is_capped_and_off_for_other_models(tmp_path, digits):
+    assert small_trainer(digits, tmp_path / "a", model="m2", labels=12, labelled_batch=50).labelled_batch == 12
+    natural = small_trainer(digits, tmp_path / "b", model="m2", labels=12, labelled_batch=0)
+    assert natural.labelled_batch == 0 and len(natural.sweep) == len(digits.train_labels)
+    assert small_trainer(digits, tmp_path / "c").labelled_batch == 0
+
+
+def test_an_m2_run_saved_before_the_labelled_batch_resumes_as_it_was_trained(tmp_path, digits):
+    from tinyvae.training.checkpoint import save_checkpoint
+
+    old = small_trainer(digits, tmp_path / "old", model="m2", labels=20, labelled_batch=0, epochs=1)
+    assert old.fit() == "done"
+    state = old.state()
+    del state["run"]["labelled_batch"]                       # what a checkpoint from before the setting holds
+    save_checkpoint(tmp_path / "old" / "checkpoint.npz", old.model, old.optimizer, state)
+    assert main(["--resume", str(tmp_path / "old"), "--epochs", "2", "--no-progress"]) == 0
+    assert load_checkpoint(tmp_path / "old").state["run"]["labelled_batch"] == 0
+
+
 def test_exclude_classes_and_labels(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*SMALL, "--epochs", "1", "--model", "cvae", "--exclude-classes", "0", "9", "--out", str(out)]) == 0
@@ -123,6 +165,8 @@ def test_exclude_classes_and_labels(tmp_path, capsys):
     (["--exclude-classes", "12"], "exclude_classes must name some"),
     (["--exclude-classes", *map(str, range(10))], "exclude_classes must name some"),
     (["--free-bits", "-1"], "argument --free-bits: must be a finite number ≥ 0"),
+    (["--labelled-batch", "8"], "--labelled-batch does not apply to --model vae"),
+    (["--model", "m2", "--labels", "20", "--labelled-batch", "-1"], "argument --labelled-batch: must be a whole"),
 ])
 def test_family_flags_refuse_nonsense(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as info:

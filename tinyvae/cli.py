@@ -59,6 +59,10 @@ def seed_value(text: str) -> int:
     return _at_least(text, int, 0, "a whole number ≥ 0")
 
 
+def nonnegative_int(text: str) -> int:
+    return _at_least(text, int, 0, "a whole number ≥ 0")
+
+
 def class_index(text: str) -> int:
     return _at_least(text, int, 0, "a class index ≥ 0")
 

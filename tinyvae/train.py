@@ -25,6 +25,7 @@ from tinyvae.cli import (
     EXIT_USAGE,
     class_index,
     nonnegative_float,
+    nonnegative_int,
     parser,
     positive_float,
     positive_int,
@@ -44,7 +45,9 @@ from tinyvae.training.trainer import RunConfig, Trainer
 # Flags that belong to one kind of model: a VAE's KL term, an autoencoder's noise and penalty.
 VAE_ONLY = ("beta", "free_bits", "kl_warmup", "kl_cycles", "iwae_k")
 AE_ONLY = ("noise", "noise_level", "sparsity", "sparsity_weight", "sparsity_target")
-M2_ONLY = ("labels",)
+M2_ONLY = ("labels", "labelled_batch")
+# What a run saved before a setting existed did, where that differs from the setting's default.
+OLD_RUN_DEFAULTS = {"labelled_batch": 0}
 
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
@@ -72,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           f"semi-supervised m2 (default {d.model})")
     p.add_argument("--labels", type=positive_int, metavar="N",
                    help="m2: keep the labels of N training examples, balanced across classes and chosen by the seed")
+    p.add_argument("--labelled-batch", type=nonnegative_int, metavar="L",
+                   help=f"m2: add L labelled examples to every step, the batches then cut from the unlabelled ones "
+                        f"(at most N; 0: the labels come at their natural rate) (default {d.labelled_batch})")
     p.add_argument("--free-bits", type=nonnegative_float, metavar="LAMBDA",
                    help="free bits: nats per latent dimension the KL may use unpenalized (default 0, off)")
     p.add_argument("--kl-warmup", type=nonnegative_float, metavar="EPOCHS",
@@ -116,7 +122,7 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tu
         return config, None
     try:
         checkpoint = load_checkpoint(Path(args.resume) / CHECKPOINT_NAME)
-        saved = RunConfig(**checkpoint.state["run"])
+        saved = RunConfig(**{**OLD_RUN_DEFAULTS, **checkpoint.state["run"]})
     except CheckpointError as err:
         parser.exit(EXIT_USAGE, f"error: cannot resume: {err}\n")
     except (KeyError, TypeError):

@@ -24,6 +24,9 @@ the rows of a batch, each row labelled (y ≥ 0) or not (y = −1)::
 The paper writes J^α = Σ_labelled L + Σ_unlabelled U + α_paper · E_labelled[−log q(y|x)] with
 α_paper = 0.1·N_total; divided by N_total, with batches drawn uniformly from the training
 set, that is this loss with α = 0.1·N_total / N_labelled per labelled row (the trainer's choice).
+The trainer by default also puts a batch of L labelled rows into every step beside B unlabelled
+ones, which weighs the labelled examples up (derivations.md, section 19): this loss is unchanged,
+only the rows it is given differ.
 
 Gradients (docs/derivations.md, section 19): every class c of row n is one CVAE row, scaled by
 π_nc / N with π_nc = [c = y_n] (labelled) or q(c|x_n) (unlabelled). Through the classifier::

@@ -10,8 +10,13 @@ One epoch, step by step::
         w   = the KL annealing weight of this step (tinyvae.training.annealing; 1 without a schedule)
         loss, grads = model.loss_and_grads(x, eps[, labels]);  Adam step
 
-The model comes from tinyvae.models.registry by name (--model vae | cvae | ae); a conditional model
-also gets the batch's labels. After each epoch the test set is scored with the same noise
+The model comes from tinyvae.models.registry by name (--model vae | cvae | ae | m2); a conditional model
+also gets the batch's labels. M2 with a labelled batch (``labelled_batch`` L ≥ 1, the default) cuts
+the epoch's batches from the unlabelled examples only and puts L labelled ones in front of each,
+taken in turn from shuffles of the labelled subset (seeded by (seed, epoch, 2)), so that every
+step sees labels however few there are; L = 0 treats the labelled examples like the rest.
+
+After each epoch the test set is scored with the same noise
 every epoch, and the active units of its posterior means are counted (tinyvae.analysis.metrics).
 
 Because the shuffle and the noise are functions of (seed, epoch), and a mid-epoch
@@ -88,6 +93,7 @@ class RunConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64])   # arch conv: channels of each convolution
     iwae_k: int = 0                     # K ≥ 1: train the vae on the IWAE bound L_K (0: the ELBO)
     labels: int = 0                     # m2: how many training examples keep their label (balanced, by seed)
+    labelled_batch: int = 32            # m2: labelled examples added to every step (0: at their natural rate)
 
 
 class Trainer:
@@ -128,14 +134,32 @@ class Trainer:
         keep = self._kept_classes(dataset.train_labels, len(dataset.class_names))
         train, train_labels = train[keep], dataset.train_labels[keep]
         self.labelled: list[int] | None = None                 # m2: the training examples that keep their label
+        self.sweep = np.arange(len(train_labels))              # the examples one epoch's batches are cut from
         if config.model == "m2":
             self.labelled = labelled_subset(train_labels, config.labels, len(dataset.class_names), config.seed).tolist()
-            train_labels = np.where(np.isin(np.arange(len(train_labels)), self.labelled), train_labels, UNLABELLED)
+            is_labelled = np.isin(np.arange(len(train_labels)), self.labelled)
+            train_labels = np.where(is_labelled, train_labels, UNLABELLED)
+            if self.labelled_batch:
+                self.sweep = np.flatnonzero(~is_labelled)      # the labelled ones come in every step instead
         self.train_x = backend.asarray(train)                  # (N_train, D) uint8
         self.test_x = backend.asarray(test)                    # (N_test, D) uint8
         self.train_y = backend.asarray(train_labels.astype(np.int64))    # (N_train,) int64
         self.test_y = backend.asarray(dataset.test_labels.astype(np.int64))
         self.train_mode = "dynamic" if config.binarize == "dynamic" else "none"
+
+    @property
+    def labelled_batch(self) -> int:
+        """m2: the labelled examples in every step (at most all of them); 0: no labelled batch."""
+        return min(self.config.labelled_batch, self.config.labels) if self.config.model == "m2" else 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.sweep) / self.config.batch_size)
+
+    @property
+    def rows_per_epoch(self) -> int:
+        """Rows one epoch trains on: the sweep, plus the labelled batch of every step."""
+        return len(self.sweep) + self.steps_per_epoch * self.labelled_batch
 
     def _kept_classes(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
         """(N,) bool: the training images whose class is not in ``exclude_classes``."""
@@ -210,14 +234,17 @@ class Trainer:
     def _train_epoch(self, epoch: int, on_step: Callable[[int, int], None] | None) -> str:
         """One pass over the training set, from a resume point if there is one."""
         cfg = self.config
-        steps = math.ceil(self.train_x.shape[0] / cfg.batch_size)
+        steps = self.steps_per_epoch
         perm, noise, start, seconds = self._begin_epoch(epoch)
+        L = self.labelled_batch
         step_losses = self.xp.zeros(steps, dtype=np.float32)   # (steps,) on the device: where a NaN appeared
         bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
                    disable=None if self.progress is None else not self.progress, file=sys.stderr)
         checked, tic = start, time.perf_counter()
         for step in range(start, steps):
             idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            if L:                                              # m2: this step's labelled rows first
+                idx = self.xp.concatenate([self._labelled_stream[step * L:(step + 1) * L], idx])
             if self.annealing:
                 self.model.kl_weight = kl_weight((epoch - 1) * steps + step, steps, cfg.epochs,
                                                  cfg.kl_warmup, cfg.kl_cycles)
@@ -247,7 +274,7 @@ class Trainer:
             bar.close()
             return self._stop_on_nan(epoch, bad, step_losses.shape[0], float(recent[bad - begin]))
         if end // SHOW_EVERY > begin // SHOW_EVERY or self.check_every >= SHOW_EVERY:
-            done = min(self.train_x.shape[0], end * self.config.batch_size)
+            done = min(self.rows_per_epoch, end * (self.config.batch_size + self.labelled_batch))
             bar.set_postfix(loss=f"{float(self._totals[0]) / done:.2f}")
         return None
 
@@ -261,7 +288,9 @@ class Trainer:
         one line says that this run's noise now differs from an uninterrupted run's.
         """
         cfg = self.config
-        perm = self.backend.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(self.train_x.shape[0]))
+        perm = self.backend.asarray(self.sweep[np.random.default_rng([cfg.seed, epoch]).permutation(len(self.sweep))])
+        if self.labelled_batch:
+            self._labelled_stream = self.backend.asarray(self._labelled_order(epoch))
         noise = self.backend.rng([cfg.seed, epoch, 1])
         self._totals[...] = 0.0
         start, seconds = 0, 0.0
@@ -275,6 +304,14 @@ class Trainer:
                          f"{start}), so this run is not bit-identical to an uninterrupted one")
         self.partial = None
         return perm, noise, start, seconds
+
+    def _labelled_order(self, epoch: int) -> np.ndarray:
+        """m2: the labelled examples of epoch ``epoch``'s steps, (steps·L,): shuffles of the
+        labelled subset one after another (seeded by (seed, epoch, 2)), so each is seen equally often."""
+        rng = np.random.default_rng([self.config.seed, epoch, 2])
+        labelled, need = np.asarray(self.labelled), self.steps_per_epoch * self.labelled_batch
+        shuffles = [labelled[rng.permutation(len(labelled))] for _ in range(-(-need // len(labelled)))]
+        return np.concatenate(shuffles)[:need]
 
     def _draw_noise(self, noise: Any, n: int) -> tuple[Any, Any]:
         """The step's randomness, drawn before the step: u (n, D) ~ U[0, 1) for --binarize
@@ -314,7 +351,7 @@ class Trainer:
     def _end_epoch(self, epoch: int, seconds: float) -> str:
         """Evaluate, record the epoch in the history, checkpoint, print the epoch's line."""
         cfg = self.config
-        train = self.backend.to_numpy(self._totals) / self.train_x.shape[0]
+        train = self.backend.to_numpy(self._totals) / self.rows_per_epoch
         test = self.evaluate()
         row = {"epoch": epoch, "train_loss": float(train[1] + self.model.beta * train[2]),
                "train_recon": float(train[1]), "train_kl": float(train[2]), **test,
