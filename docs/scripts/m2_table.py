@@ -6,7 +6,8 @@ The first folder is a plain VAE run on the same dataset (for M1); each following
 ``--model m2 --labels N`` run. For each M2 run, with the labelled examples it stored in its
 config.json:
 
-* M2: the test error of its classifier q(y|x);
+* M2: the test error of its classifier q(y|x) at the end, and at its best epoch (from history.jsonl,
+  so chosen on the test set: a description of the curve, not a result);
 * labels only: a classifier with M2's hidden layers (784-500-10), trained on the labelled
   examples alone (200 epochs, batch 10, Adam 1e-3);
 * M1: softmax regression on the VAE's latent means of the same examples (200 epochs, batch 10,
@@ -47,12 +48,15 @@ def row(vae: tinyvae.VAE, run: Path) -> str:
     probe = Classifier(vae.latent_dim, hidden=(), seed=seed)
     probe.fit(vae.encode(x_train[labelled])[0], y_train[labelled], epochs=EPOCHS, batch_size=BATCH, lr=1e-2, seed=seed)
     m1_error = error(probe.predict(vae.encode(x_test)[0]), y_test)
-    return f"| {len(labelled)} | {m2_error} | {error(alone.predict(x_test), y_test)} | {m1_error} |"
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    best = min(history, key=lambda row: row["test_error"])
+    best_error = f"{100 * best['test_error']:.1f}% (epoch {best['epoch']})"
+    return f"| {len(labelled)} | {m2_error} | {best_error} | {error(alone.predict(x_test), y_test)} | {m1_error} |"
 
 
 if __name__ == "__main__":
     vae = tinyvae.load(sys.argv[1])
-    print("| labels | M2 | labels only | M1 (linear probe) |")
-    print("|---|---|---|---|")
+    print("| labels | M2 | M2, its best epoch | labels only | M1 (linear probe) |")
+    print("|---|---|---|---|---|")
     for folder in sys.argv[2:]:
         print(row(vae, Path(folder)), flush=True)
