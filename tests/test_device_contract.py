@@ -155,5 +155,5 @@ def test_the_training_loop_reads_the_device_only_at_loss_checks(tmp_path, digits
     trainer.optimizer.fused_update = None                         # Numba does not type ndarray subclasses
     assert isinstance(trainer.train_x, DeviceArray)
     assert trainer.fit() == "done"
-    steps = -(-trainer.train_x.shape[0] // 8)
+    steps = trainer.steps_per_epoch                          # m2: the unlabelled examples only
     assert steps > 150 and backend.copies == [(50,)] * (steps // 50) + [(steps % 50,)] * (steps % 50 > 0)
