@@ -1,6 +1,7 @@
 """python -m tinyvae.train with the family's flags: --model, --free-bits, --kl-warmup/--kl-cycles,
 the autoencoder's flags, --exclude-classes; exact resume and checkpoints of every model."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -131,6 +132,10 @@ def test_m2_labelled_batch_is_capped_and_off_for_other_models(tmp_path, digits):
     natural = small_trainer(digits, tmp_path / "b", model="m2", labels=12, labelled_batch=0)
     assert natural.labelled_batch == 0 and len(natural.sweep) == len(digits.train_labels)
     assert small_trainer(digits, tmp_path / "c").labelled_batch == 0
+    few = dataclasses.replace(digits, train_images=digits.train_images[:20],
+                              train_labels=np.repeat(np.arange(10), 2))
+    every = small_trainer(few, tmp_path / "d", model="m2", labels=20, epochs=1)     # nothing left unlabelled
+    assert every.labelled_batch == 0 and every.fit() == "done" and every.history[-1]["train_loss"] > 0
 
 
 def test_an_m2_run_saved_before_the_labelled_batch_resumes_as_it_was_trained(tmp_path, digits):

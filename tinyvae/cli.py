@@ -55,12 +55,11 @@ def positive_int(text: str) -> int:
     return _at_least(text, int, 1, "a whole number ≥ 1")
 
 
-def seed_value(text: str) -> int:
-    return _at_least(text, int, 0, "a whole number ≥ 0")
-
-
 def nonnegative_int(text: str) -> int:
     return _at_least(text, int, 0, "a whole number ≥ 0")
+
+
+seed_value = nonnegative_int          # a seed is any whole number ≥ 0
 
 
 def class_index(text: str) -> int:

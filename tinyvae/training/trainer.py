@@ -135,10 +135,13 @@ class Trainer:
         train, train_labels = train[keep], dataset.train_labels[keep]
         self.labelled: list[int] | None = None                 # m2: the training examples that keep their label
         self.sweep = np.arange(len(train_labels))              # the examples one epoch's batches are cut from
+        self.labelled_batch = 0                                # m2: labelled examples in front of every batch
         if config.model == "m2":
             self.labelled = labelled_subset(train_labels, config.labels, len(dataset.class_names), config.seed).tolist()
             is_labelled = np.isin(np.arange(len(train_labels)), self.labelled)
             train_labels = np.where(is_labelled, train_labels, UNLABELLED)
+            if not is_labelled.all():                          # (with every example labelled there is no sweep)
+                self.labelled_batch = min(config.labelled_batch, config.labels)
             if self.labelled_batch:
                 self.sweep = np.flatnonzero(~is_labelled)      # the labelled ones come in every step instead
         self.train_x = backend.asarray(train)                  # (N_train, D) uint8
@@ -146,11 +149,6 @@ class Trainer:
         self.train_y = backend.asarray(train_labels.astype(np.int64))    # (N_train,) int64
         self.test_y = backend.asarray(dataset.test_labels.astype(np.int64))
         self.train_mode = "dynamic" if config.binarize == "dynamic" else "none"
-
-    @property
-    def labelled_batch(self) -> int:
-        """m2: the labelled examples in every step (at most all of them); 0: no labelled batch."""
-        return min(self.config.labelled_batch, self.config.labels) if self.config.model == "m2" else 0
 
     @property
     def steps_per_epoch(self) -> int:
