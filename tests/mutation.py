@@ -27,6 +27,7 @@ SKIP = (".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", 
 
 CHECKPOINT_TESTS = ["tests/test_checkpoint.py"]
 SURVIVORS = ["tests/test_survivors.py"]
+DATA_PARALLEL = ["tests/test_data_parallel.py"]
 
 # name: (file, [(old text, new text), ...], test files that must catch it)
 MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
@@ -116,6 +117,20 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "no probe of the output folder": (
         "tinyvae/cli.py", [("    if not existing.is_dir():", "    return None\n    if not existing.is_dir():")],
         ["tests/test_cli_errors.py"]),
+    # the data-parallel step (tinyvae/fast/data_parallel.py)
+    "data parallel: a plain mean of the shares' gradients": (
+        "tinyvae/fast/data_parallel.py",
+        [("grad *= (bounds[0][1] - bounds[0][0]) / N", "grad *= 1 / len(bounds)"),
+         ("grad += ((stop - start) / N) * replica.params.grad", "grad += (1 / len(bounds)) * replica.params.grad")],
+        DATA_PARALLEL),
+    "data parallel: the replicas miss KL annealing's weight": (
+        "tinyvae/fast/data_parallel.py", [('replica.kl_weight = getattr(model, "kl_weight", 1.0)', "pass")],
+        DATA_PARALLEL),
+    "data parallel: the labels are not cut with their rows": (
+        "tinyvae/fast/data_parallel.py", [("labels = None if labels is None else labels[start:stop]", "")],
+        DATA_PARALLEL),
+    "data parallel: the free-bits VAE is split": (
+        "tinyvae/models/vae.py", [("return self.free_bits == 0", "return True")], DATA_PARALLEL),
 }
 
 

@@ -8,6 +8,8 @@ the reference maths. Some of them have faster twins that compute the same number
     cpu       im2col's copy and col2im's scatter-add,      tinyvae/fast/conv_kernels.py
               one Numba loop each
     cpu       ReLU (in the conv networks), Numba loops     tinyvae/fast/relu_kernels.py
+    cpu       a conv model's loss_and_grads, the batch     tinyvae/fast/data_parallel.py
+              split over the cores, one thread each
     gpu       Bernoulli NLL, Gaussian KL, the              tinyvae/fast/cuda_kernels.py
               reparameterization and Adam's update, one
               CUDA kernel each
@@ -15,16 +17,18 @@ the reference maths. Some of them have faster twins that compute the same number
 :func:`twins_for` answers "which code computes each of these on this backend?"; the models and
 Adam ask it once, when they are built. :func:`conv_twins` and :func:`activation_layer` answer
 the same for the convolution's im2col and col2im and for the conv networks' ReLU, which the
-layers ask when they are built. Where a twin is missing (Numba not installed; the student
+layers ask when they are built; :func:`data_parallel` for a conv model's whole step, which the
+trainer asks once. Where a twin is missing (Numba not installed; the student
 release, which does not ship the twins' files because they spell out the exercises) the
 reference runs instead, so every backend always has a full set. Each twin is tested equal to its
 reference: tests/test_optim.py, tests/test_conv.py and tests/test_conv_twins.py (Numba),
-tests/test_cuda_kernels.py and tests/test_ops.py (CUDA).
+tests/test_data_parallel.py (threads), tests/test_cuda_kernels.py and tests/test_ops.py (CUDA).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +41,11 @@ from tinyvae.nn.base import Layer
 from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
 from tinyvae.nn.reparam import Reparameterize
 
-__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_twins", "shipped", "twins_for"]
+__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_twins", "data_parallel", "shipped", "twins_for",
+           "usable_cores"]
 
 HERE = Path(__file__).resolve().parent                  # tinyvae/fast
+MIN_SHARE = 32          # rows: data parallelism gives each core at least this many of a batch
 
 
 def shipped(module: str) -> ModuleType | None:
@@ -99,3 +105,28 @@ def activation_layer(name: str) -> Layer:
     relu_kernels = shipped("relu_kernels") if name == "relu" else None
     kernels = None if relu_kernels is None else relu_kernels.compiled_relu()
     return make_activation(name) if kernels is None else relu_kernels.CompiledReLU(kernels)
+
+
+def usable_cores() -> int:
+    """The cores a step may use: those this process may run on (``taskset`` narrows them), and no
+    more than the threads BLAS was given (``OPENBLAS_NUM_THREADS=1`` asks for one)."""
+    # imported here, not at the top: the graders' sandbox imports this package without threadpoolctl
+    from threadpoolctl import threadpool_info
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(1, min([cores, *blas]))
+
+
+def data_parallel(model: Any, batch_size: int, cores: int | None = None) -> Any:
+    """``data_parallel.DataParallel``: a convolutional model's training step split over the CPU cores
+    (``cores``, by default :func:`usable_cores`), at least ``MIN_SHARE`` rows of a batch each; or None,
+    and the model's own ``loss_and_grads`` runs: on the GPU, for a dense model (its products already
+    keep the cores busy: docs/benchmarks.md), for a model whose objective does not split over examples
+    (``splits_over_examples``), on one core, and in the student release."""
+    splits = getattr(model, "splits_over_examples", None)
+    if model.backend.is_gpu or getattr(model, "arch", "dense") != "conv" or splits is None or not splits():
+        return None
+    module = shipped("data_parallel")
+    workers = min(usable_cores() if cores is None else cores, batch_size // MIN_SHARE)
+    return None if module is None or workers < 2 else module.DataParallel(model, workers)

@@ -96,7 +96,7 @@ def compiled_conv_kernels() -> ConvKernels | None:
         return None
 
     def compile_all(**options: bool) -> ConvKernels:
-        return ConvKernels(*(numba.njit(**options)(f) for f in (im2col_copy, col2im_add)))
+        return ConvKernels(*(numba.njit(nogil=True, **options)(f) for f in (im2col_copy, col2im_add)))
 
     with contextlib.suppress(RuntimeError):        # raised where no folder for the cache can be written
         return compile_all(cache=True)

@@ -59,8 +59,8 @@ def compiled_relu() -> ReluKernels | None:
         return None
     loops = relu_forward, relu_backward
     with contextlib.suppress(RuntimeError):        # raised where no folder for the cache can be written
-        return ReluKernels(*(numba.njit(cache=True)(f) for f in loops))
-    return ReluKernels(*(numba.njit(f) for f in loops))
+        return ReluKernels(*(numba.njit(cache=True, nogil=True)(f) for f in loops))
+    return ReluKernels(*(numba.njit(nogil=True)(f) for f in loops))
 
 
 def in_memory_order(a: Array) -> np.ndarray | None:

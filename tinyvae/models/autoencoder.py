@@ -93,6 +93,10 @@ class Autoencoder(LikelihoodModel):
         """The weight of the second term: the sparsity weight, or 0 without a penalty."""
         return self.sparsity_weight if self.sparsity != "none" else 0.0
 
+    def splits_over_examples(self) -> bool:
+        """True unless the penalty is the KL sparsity one, whose ρ̂ is the code's mean over the batch."""
+        return self.sparsity != "kl"
+
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-friendly), enough to rebuild the architecture."""
         return {**self._common_config(), "noise": self.noise, "noise_level": self.noise_level,

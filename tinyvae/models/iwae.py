@@ -94,6 +94,10 @@ class IWAE(VAE):
         del config["beta"], config["free_bits"]
         return {**config, "k": self.k}
 
+    def splits_over_examples(self) -> bool:
+        """Not offered: its noise is k-major (k·n, J), not one row per example."""
+        return False
+
     def draw_noise(self, rng: Any, n: int) -> Array:
         """eps (k·n, J) ~ N(0, I): k samples for each of the n examples, k-major."""
         return rng.standard_normal((self.k * n, self.latent_dim), dtype=self.dtype)

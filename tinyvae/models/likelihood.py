@@ -251,6 +251,14 @@ class LikelihoodModel:
         self.backward()
         return self._elbo(*parts)
 
+    def splits_over_examples(self) -> bool:
+        """True when the objective is a batch mean of per-example terms, L = 1/N Σ_n ℓ_n, so that a
+        batch's gradient is the size-weighted mean of its parts' gradients (what lets
+        tinyvae/fast/data_parallel.py give each CPU core a part of the batch). False here; a model
+        says True only where no term couples the examples of a batch (free bits' batch-mean KL_j
+        and the KL sparsity penalty's mean activation ρ̂ do)."""
+        return False
+
     def kl_term_weight(self) -> float:
         """The weight of the second term in the objective (the VAE's KL, an autoencoder's Ω): β."""
         return self.beta

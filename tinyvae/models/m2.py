@@ -113,6 +113,10 @@ class M2(ConditionalVAE):
         kept = {key: value for key, value in super().config().items() if key not in ("beta", "free_bits")}
         return {**kept, "alpha": self.alpha}
 
+    def splits_over_examples(self) -> bool:
+        """Not offered: its noise is class-major (C·n, J) and α weighs the labelled rows."""
+        return False
+
     def draw_noise(self, rng: Any, n: int) -> Array:
         """eps (C·n, J) ~ N(0, I): one sample for each class of each example, class-major."""
         return rng.standard_normal((self.n_classes * n, self.latent_dim), dtype=self.dtype)

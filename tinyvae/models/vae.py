@@ -167,6 +167,10 @@ class VAE(LikelihoodModel):
         self.encoder.backward(self.xp.concatenate([dmu, dlogvar], axis=1))  # (N, 2J)
         ### END SOLUTION
 
+    def splits_over_examples(self) -> bool:
+        """Without free bits the objective is a mean over examples (free bits' KL_j is a batch mean)."""
+        return self.free_bits == 0
+
     def kl_term_weight(self) -> float:
         """The weight of the KL term in the objective, β·w: β (the β-VAE) times w = ``kl_weight``
         (KL annealing; 1 without a schedule). The loss (LikelihoodModel._elbo) and its gradient

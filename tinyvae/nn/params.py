@@ -45,9 +45,9 @@ class Parameters:
         if self.dtype.kind != "f":
             raise ValueError(f"parameters must be floating point, got dtype {self.dtype}")
 
-        leaves = [(f"{prefix}.{name}" if name else prefix, layer)
-                  for prefix, module in modules.items()
-                  for name, layer in module.named_layers()]
+        self.leaves = leaves = [(f"{prefix}.{name}" if name else prefix, layer)
+                                for prefix, module in modules.items()
+                                for name, layer in module.named_layers()]
 
         # 1. Lay out every parameter: name -> (offset, shape).
         self.layout: dict[str, tuple[int, tuple[int, ...]]] = {}
@@ -69,10 +69,25 @@ class Parameters:
         # 3. Cast, move to the device, and hand each layer its views.
         self.data = self.backend.asarray(host, dtype=self.dtype)  # (P,)
         self.grad = self.backend.xp.zeros_like(self.data)         # (P,)
-        for layer_name, layer in leaves:
+        self._bind_layers()
+
+    def _bind_layers(self) -> None:
+        for layer_name, layer in self.leaves:
             keys = layer.param_shapes().keys()
             layer.bind({k: self._view(self.data, f"{layer_name}.{k}") for k in keys},
                        {k: self._view(self.grad, f"{layer_name}.{k}") for k in keys})
+
+    def share_data(self, other: Parameters) -> None:
+        """Use ``other``'s parameter buffer (same layout) from now on, and keep this gradient buffer.
+
+        A replica of a model that computes the gradient of part of a batch reads its model's
+        weights this way, so an optimizer step on the model is seen by the replica at once
+        (tinyvae/fast/data_parallel.py).
+        """
+        if other.layout != self.layout or other.dtype != self.dtype:
+            raise ValueError(f"cannot share the weights of {other!r}: its layout or dtype differs from {self!r}")
+        self.data = other.data
+        self._bind_layers()
 
     def _view(self, buffer: Any, name: str) -> Any:
         start, shape = self.layout[name]

@@ -51,6 +51,7 @@ from tinyvae.analysis.figures import write_run_figures
 from tinyvae.analysis.metrics import active_units
 from tinyvae.backend import Backend, noise_state, restore_noise_state
 from tinyvae.data.loading import Dataset, test_pixels, to_float, train_pixels
+from tinyvae.fast import data_parallel
 from tinyvae.models.m2 import UNLABELLED, labelled_subset
 from tinyvae.models.registry import model_for_run
 from tinyvae.training.annealing import kl_weight
@@ -107,6 +108,7 @@ class Trainer:
         self.model = model_for_run(config, dataset.input_dim, backend, n_classes=len(dataset.class_names),
                                    image_shape=dataset.image_shape, n_train=dataset.train_images.shape[0])
         self.optimizer = Adam(self.model.params, lr=config.lr, fused_update=self.model.ops.adam_update)
+        self.parallel = data_parallel(self.model, config.batch_size)   # None, or the step split over the cores
         self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
         kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
 
@@ -212,7 +214,7 @@ class Trainer:
                 signal.signal(signal.SIGINT, previous_handler)
 
     def blas_threads(self) -> int | None:
-        """1 when a CPU step is small, else None (the BLAS library's own choice).
+        """1 when a CPU step is small or split over the cores, else None (the BLAS library's own choice).
 
         For a small model a second BLAS thread gains nothing, and on a busy machine its
         spinning between calls can slow a step down many times over (docs/benchmarks.md); from
@@ -222,6 +224,8 @@ class Trainer:
             return None
         weights = sum(int(np.prod(shape)) for name, (_, shape) in self.model.params.layout.items()
                       if name.endswith(".W"))
+        if self.parallel is not None:
+            return 1                                           # one BLAS thread for each share of the batch
         return 1 if 6 * self.config.batch_size * weights < SMALL_STEP else None
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
@@ -329,7 +333,8 @@ class Trainer:
         if u is not None:
             x = (u < x).astype(model.dtype)                    # dynamic binarization: x ~ Bernoulli(x)
         labels = {"labels": self.train_y[idx]} if model.conditional else {}
-        elbo = model.loss_and_grads(x, eps, check_finite=False, **labels)
+        loss_and_grads = model.loss_and_grads if self.parallel is None else self.parallel.loss_and_grads
+        elbo = loss_and_grads(x, eps, check_finite=False, **labels)
         self.optimizer.step()
         self._totals += self.xp.stack(elbo).astype(np.float64) * x.shape[0]
         loss_out[...] = elbo.loss

@@ -1,0 +1,177 @@
+"""The data-parallel step (tinyvae/fast/data_parallel.py) equals the model's own loss_and_grads.
+
+Float64, small conv models: the objective, its parts and every gradient agree with one
+``loss_and_grads`` on the whole batch to rounding, for equal and unequal shares, more shares than
+rows, the conditional VAE's labels, a denoising autoencoder's noise and KL annealing's weight. The
+size weighting is shown to matter (a plain mean of the shares' gradients fails the same check),
+and the models whose objective couples a batch's examples are shown to need the opt-out they have.
+"""
+
+import numpy as np
+import pytest
+
+from tinyvae import VAE, Autoencoder
+from tinyvae.backend import get_backend
+from tinyvae.data.loading import load_dataset
+from tinyvae.fast import data_parallel, usable_cores
+from tinyvae.fast.data_parallel import DataParallel, share_bounds
+from tinyvae.models.cvae import ConditionalVAE
+from tinyvae.models.iwae import IWAE
+from tinyvae.models.m2 import M2
+from tinyvae.training.trainer import RunConfig, Trainer
+
+SMALL = dict(input_dim=64, hidden=[5], latent_dim=2, arch="conv", image_shape=(1, 8, 8), channels=(2, 3),
+             dtype="float64", seed=4)
+
+
+def batch(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, 64)) < 0.5).astype(np.float64), rng.standard_normal((n, 2))
+
+
+def twins(make):
+    """Two models with the same weights: one for the reference step, one split over shares."""
+    return make(), make()
+
+
+def agree(reference, split_model, ref_elbo, split_elbo):
+    for a, b in zip(ref_elbo, split_elbo, strict=True):
+        assert float(b) == pytest.approx(float(a), rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(split_model.params.grad, reference.params.grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("n, workers", [(6, 2), (7, 2), (7, 3), (2, 3), (13, 4)])
+def test_the_split_step_equals_the_whole_batch_step(n, workers):
+    reference, model = twins(lambda: VAE(**SMALL))
+    x, eps = batch(n)
+    split = DataParallel(model, workers)
+    agree(reference, model, reference.loss_and_grads(x, eps), split.loss_and_grads(x, eps))
+    assert np.abs(reference.params.grad).max() > 0.1                   # a real gradient, not zeros
+
+
+def test_the_replicas_read_the_models_weights_and_keep_their_own_gradients():
+    model = VAE(**SMALL)
+    split = DataParallel(model, 3)
+    for replica in split.replicas[1:]:
+        assert replica.params.data is model.params.data
+        assert replica.params.grad is not model.params.grad
+    model.params.data[...] += 0.25                                     # an optimizer step, seen by every replica
+    reference = VAE(**SMALL)
+    reference.params.data[...] += 0.25
+    x, eps = batch(9)
+    agree(reference, model, reference.loss_and_grads(x, eps), split.loss_and_grads(x, eps))
+
+
+def test_the_conditional_vaes_labels_are_cut_with_their_rows():
+    reference, model = twins(lambda: ConditionalVAE(**SMALL, n_classes=3))
+    x, eps = batch(7)
+    labels = np.array([0, 2, 1, 1, 0, 2, 2])
+    split = DataParallel(model, 2)
+    agree(reference, model, reference.loss_and_grads(x, eps, labels=labels),
+          split.loss_and_grads(x, eps, labels=labels))
+
+
+@pytest.mark.parametrize("options", [dict(noise="gaussian"), dict(noise="masking", noise_level=0.4),
+                                     dict(sparsity="l1", sparsity_weight=0.3)])
+def test_the_autoencoders_noise_is_cut_with_its_rows(options):
+    reference, model = twins(lambda: Autoencoder(**SMALL, **options))
+    x, _ = batch(7)
+    noise = reference.draw_noise(np.random.default_rng(3), 7)
+    split = DataParallel(model, 3)
+    agree(reference, model, reference.loss_and_grads(x, noise), split.loss_and_grads(x, noise))
+
+
+def test_kl_annealings_weight_reaches_every_replica():
+    reference, model = twins(lambda: VAE(**SMALL))
+    reference.kl_weight = model.kl_weight = 0.3
+    x, eps = batch(8)
+    split = DataParallel(model, 2)
+    agree(reference, model, reference.loss_and_grads(x, eps), split.loss_and_grads(x, eps))
+
+
+def test_a_plain_mean_of_the_shares_gradients_is_caught():
+    """Planted bug: averaging the shares' gradients without their sizes. With unequal shares
+    (7 rows: 4 and 3) the check above must reject it."""
+    reference, model = twins(lambda: VAE(**SMALL))
+    x, eps = batch(7)
+    reference.loss_and_grads(x, eps)
+    split = DataParallel(model, 2)
+    split.loss_and_grads(x, eps)
+    (a, b), (c, d) = share_bounds(7, 2)
+    unweighted = (model.params.grad - (d - c) / 7 * split.replicas[1].params.grad) * 7 / (b - a)
+    unweighted = (unweighted + split.replicas[1].params.grad) / 2
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(unweighted, reference.params.grad, rtol=1e-10, atol=1e-13)
+
+
+def test_share_bounds_cover_the_batch_once():
+    for n in range(1, 40):
+        for shares in range(1, 6):
+            bounds = share_bounds(n, shares)
+            assert bounds[0][0] == 0 and bounds[-1][1] == n
+            assert all(stop > start for start, stop in bounds)
+            assert all(a[1] == b[0] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+            assert len(bounds) == min(n, shares)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: VAE(**SMALL, free_bits=0.007),     # λ between the two halves' KL_2 (0.0072, 0.0066)
+    lambda: Autoencoder(**SMALL, sparsity="kl", sparsity_target=0.2),
+])
+def test_objectives_that_couple_the_batch_are_not_split(make):
+    """Free bits' KL_j and the KL sparsity penalty's ρ̂ are batch means: split, the gradient would
+    change (shown), so these models say no and the step is never split for them."""
+    model = make()
+    assert not model.splits_over_examples()
+    assert data_parallel(model, 128, cores=2) is None
+    with pytest.raises(ValueError, match="does not split"):
+        DataParallel(model, 2)
+    x, eps = batch(8)
+    noise = eps if isinstance(model, VAE) else None
+    whole = make()
+    whole.loss_and_grads(x, noise)
+    halves = [make(), make()]
+    halves[0].loss_and_grads(x[:4], None if noise is None else noise[:4])
+    halves[1].loss_and_grads(x[4:], None if noise is None else noise[4:])
+    mean = (halves[0].params.grad + halves[1].params.grad) / 2
+    assert not np.allclose(mean, whole.params.grad, rtol=1e-6)
+
+
+def test_iwae_and_m2_are_not_split():
+    """Their noise is k-major or class-major (not one row per example): they opt out."""
+    assert not IWAE(**SMALL, k=3).splits_over_examples()
+    m2 = M2(input_dim=64, hidden=[5], latent_dim=2, dtype="float64", n_classes=3)
+    assert not m2.splits_over_examples()
+
+
+def test_which_models_and_machines_get_the_split_step():
+    conv = VAE(**SMALL)
+    assert isinstance(data_parallel(conv, 128, cores=2), DataParallel)
+    assert data_parallel(conv, 128, cores=2).workers == 2
+    assert data_parallel(conv, 128, cores=8).workers == 4                # at least 32 rows a share
+    assert data_parallel(conv, 128, cores=1) is None                     # one core: the model's own step
+    assert data_parallel(conv, 48, cores=2) is None                      # too small a batch to split
+    dense = VAE(input_dim=64, hidden=[5], latent_dim=2, dtype="float64")
+    assert data_parallel(dense, 128, cores=2) is None                    # dense: BLAS's threads do better
+    assert 1 <= usable_cores()
+
+
+def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_path, monkeypatch):
+    """Two epochs of a conv VAE on digits: split over 2 shares and not split, the same losses to
+    float32 rounding (the runs differ only in how the gradients' sums are grouped)."""
+    import tinyvae.training.trainer as trainer_module
+
+    digits = load_dataset("digits")
+    config = RunConfig(dataset="digits", epochs=2, batch_size=64, arch="conv", hidden=[8], channels=[4, 8],
+                       latent_dim=3)
+    histories = {}
+    for cores in (2, 1):
+        monkeypatch.setattr(trainer_module, "data_parallel",
+                            lambda model, batch_size, cores=cores: data_parallel(model, batch_size, cores=cores))
+        trainer = Trainer(config, digits, get_backend("cpu"), tmp_path / str(cores), progress=False,
+                          log=lambda line: None)
+        assert (trainer.parallel is not None) == (cores == 2)
+        assert trainer.blas_threads() == 1
+        assert trainer.fit() == "done"
+        histories[cores] = [row["test_loss"] for row in trainer.history]
+    np.testing.assert_allclose(histories[2], histories[1], rtol=1e-4)
