@@ -224,3 +224,11 @@ def test_the_gemm_floor_script_times_every_product_of_a_step(tmp_path):
     lines = result.stdout.splitlines()
     assert sum(" ms " in line and "GFLOP/s" in line and "floor" not in line for line in lines) == 17
     assert f"{flops / 1e9:.3f} GFLOP," in result.stdout and "training step" in result.stdout
+
+
+def test_the_benchmark_can_train_the_conv_model_in_one_share(capsys):
+    from tinyvae.benchmark import main as benchmark
+
+    assert benchmark(["--arch", "conv", "--channels", "4", "--dataset", "digits", "--epochs", "1", "--no-torch",
+                      "--no-memory", "--one-share"]) == 0
+    assert "the step in 1 share(s)" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import pytest
 from tinyvae import VAE, Autoencoder
 from tinyvae.backend import get_backend
 from tinyvae.data.loading import load_dataset
-from tinyvae.fast import data_parallel, usable_cores
+from tinyvae.fast import split_step, usable_cores
 from tinyvae.fast.data_parallel import DataParallel, share_bounds
 from tinyvae.models.cvae import ConditionalVAE
 from tinyvae.models.iwae import IWAE
@@ -123,7 +123,7 @@ def test_objectives_that_couple_the_batch_are_not_split(make):
     change (shown), so these models say no and the step is never split for them."""
     model = make()
     assert not model.splits_over_examples()
-    assert data_parallel(model, 128, cores=2) is None
+    assert split_step(model, 128, cores=2) is None
     with pytest.raises(ValueError, match="does not split"):
         DataParallel(model, 2)
     x, eps = batch(8)
@@ -146,13 +146,13 @@ def test_iwae_and_m2_are_not_split():
 
 def test_which_models_and_machines_get_the_split_step():
     conv = VAE(**SMALL)
-    assert isinstance(data_parallel(conv, 128, cores=2), DataParallel)
-    assert data_parallel(conv, 128, cores=2).workers == 2
-    assert data_parallel(conv, 128, cores=8).workers == 4                # at least 32 rows a share
-    assert data_parallel(conv, 128, cores=1) is None                     # one core: the model's own step
-    assert data_parallel(conv, 48, cores=2) is None                      # too small a batch to split
+    assert isinstance(split_step(conv, 128, cores=2), DataParallel)
+    assert split_step(conv, 128, cores=2).workers == 2
+    assert split_step(conv, 128, cores=8).workers == 4                # at least 32 rows a share
+    assert split_step(conv, 128, cores=1) is None                     # one core: the model's own step
+    assert split_step(conv, 48, cores=2) is None                      # too small a batch to split
     dense = VAE(input_dim=64, hidden=[5], latent_dim=2, dtype="float64")
-    assert data_parallel(dense, 128, cores=2) is None                    # dense: BLAS's threads do better
+    assert split_step(dense, 128, cores=2) is None                    # dense: BLAS's threads do better
     assert 1 <= usable_cores()
 
 
@@ -166,8 +166,8 @@ def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_p
                        latent_dim=3)
     histories = {}
     for cores in (2, 1):
-        monkeypatch.setattr(trainer_module, "data_parallel",
-                            lambda model, batch_size, cores=cores: data_parallel(model, batch_size, cores=cores))
+        monkeypatch.setattr(trainer_module, "split_step",
+                            lambda model, batch_size, cores=cores: split_step(model, batch_size, cores=cores))
         trainer = Trainer(config, digits, get_backend("cpu"), tmp_path / str(cores), progress=False,
                           log=lambda line: None)
         assert (trainer.parallel is not None) == (cores == 2)
@@ -175,3 +175,16 @@ def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_p
         assert trainer.fit() == "done"
         histories[cores] = [row["test_loss"] for row in trainer.history]
     np.testing.assert_allclose(histories[2], histories[1], rtol=1e-4)
+
+
+def test_the_step_script_runs(tmp_path):
+    """docs/scripts/data_parallel_step.py, whose figures in docs/benchmarks.md decided which models split."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "data_parallel_step.py"
+    result = subprocess.run([sys.executable, str(script), "--repeats", "1", "--rounds", "1"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "2 shares on 2 threads" in result.stdout and "conv 32-64-20" in result.stdout

@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--channels", type=positive_int, nargs="+", default=[32, 64], help="--arch conv: channels")
     p.add_argument("--no-torch", action="store_true", help="measure tinyvae only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    p.add_argument("--one-share", action="store_true",
+                   help="train tinyvae's conv model without splitting its step over the cores (BLAS threads only)")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--child", choices=["tinyvae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -232,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                           log=lambda line: None if line.startswith("epoch") else print(line))
         print(f"model: {trainer.model}, batch {config.batch_size}, {config.epochs} epochs of {dataset.name} "
               f"({dataset.train_images.shape[0]:,} images)")
-        print(f"Adam's update: {trainer.model.ops.name}")
+        if args.one_share:
+            trainer.parallel = None                            # the model's own loss_and_grads, BLAS's threads
+        shares = 1 if trainer.parallel is None else trainer.parallel.workers
+        print(f"Adam's update: {trainer.model.ops.name}; the step in {shares} share(s)"
+              + (" on as many threads (tinyvae/fast/data_parallel.py)" if shares > 1 else ""))
         reference = TorchVAE(config, dataset, "cuda" if backend.is_gpu else "cpu") if use_torch else None
         ours, theirs = [], []
         for epoch in range(1, config.epochs + 1):
@@ -245,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"   pytorch {theirs[-1]:.3f} s"
             print(line, flush=True)
         results: dict[str, Any] = {"machine": info, "batch_size": config.batch_size, "epochs": config.epochs,
-                                   "adam_update": trainer.model.ops.name,
+                                   "adam_update": trainer.model.ops.name, "shares": shares,
                                    "dataset": dataset.name, "tinyvae_seconds": ours,
                                    "tinyvae_median": statistics.median(ours),
                                    "tinyvae_test_loss": trainer.history[-1]["test_loss"]}

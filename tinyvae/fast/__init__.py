@@ -17,7 +17,7 @@ the reference maths. Some of them have faster twins that compute the same number
 :func:`twins_for` answers "which code computes each of these on this backend?"; the models and
 Adam ask it once, when they are built. :func:`conv_twins` and :func:`activation_layer` answer
 the same for the convolution's im2col and col2im and for the conv networks' ReLU, which the
-layers ask when they are built; :func:`data_parallel` for a conv model's whole step, which the
+layers ask when they are built; :func:`split_step` for a conv model's whole step, which the
 trainer asks once. Where a twin is missing (Numba not installed; the student
 release, which does not ship the twins' files because they spell out the exercises) the
 reference runs instead, so every backend always has a full set. Each twin is tested equal to its
@@ -41,7 +41,7 @@ from tinyvae.nn.base import Layer
 from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
 from tinyvae.nn.reparam import Reparameterize
 
-__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_twins", "data_parallel", "shipped", "twins_for",
+__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_twins", "shipped", "split_step", "twins_for",
            "usable_cores"]
 
 HERE = Path(__file__).resolve().parent                  # tinyvae/fast
@@ -118,7 +118,7 @@ def usable_cores() -> int:
     return max(1, min([cores, *blas]))
 
 
-def data_parallel(model: Any, batch_size: int, cores: int | None = None) -> Any:
+def split_step(model: Any, batch_size: int, cores: int | None = None) -> Any:
     """``data_parallel.DataParallel``: a convolutional model's training step split over the CPU cores
     (``cores``, by default :func:`usable_cores`), at least ``MIN_SHARE`` rows of a batch each; or None,
     and the model's own ``loss_and_grads`` runs: on the GPU, for a dense model (its products already

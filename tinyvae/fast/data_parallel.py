@@ -15,7 +15,7 @@ the matrix products. Rows, noise and labels are cut the same way, so every examp
 numbers as in the reference; the sums are grouped differently, so the result equals the
 reference up to rounding (tests/test_data_parallel.py).
 
-Where it is used, and what it gains: tinyvae/fast/__init__.py (``data_parallel``) and
+Where it is used, and what it gains: tinyvae/fast/__init__.py (``split_step``) and
 docs/benchmarks.md.
 """
 

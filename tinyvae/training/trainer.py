@@ -51,7 +51,7 @@ from tinyvae.analysis.figures import write_run_figures
 from tinyvae.analysis.metrics import active_units
 from tinyvae.backend import Backend, noise_state, restore_noise_state
 from tinyvae.data.loading import Dataset, test_pixels, to_float, train_pixels
-from tinyvae.fast import data_parallel
+from tinyvae.fast import split_step
 from tinyvae.models.m2 import UNLABELLED, labelled_subset
 from tinyvae.models.registry import model_for_run
 from tinyvae.training.annealing import kl_weight
@@ -108,7 +108,7 @@ class Trainer:
         self.model = model_for_run(config, dataset.input_dim, backend, n_classes=len(dataset.class_names),
                                    image_shape=dataset.image_shape, n_train=dataset.train_images.shape[0])
         self.optimizer = Adam(self.model.params, lr=config.lr, fused_update=self.model.ops.adam_update)
-        self.parallel = data_parallel(self.model, config.batch_size)   # None, or the step split over the cores
+        self.parallel = split_step(self.model, config.batch_size)   # None, or the step split over the cores
         self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
         kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
 
