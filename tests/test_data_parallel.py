@@ -123,7 +123,7 @@ def test_objectives_that_couple_the_batch_are_not_split(make):
     change (shown), so these models say no and the step is never split for them."""
     model = make()
     assert not model.splits_over_examples()
-    assert split_step(model, 128, cores=2) is None
+    assert split_step(model, 1024, cores=2) is None
     with pytest.raises(ValueError, match="does not split"):
         DataParallel(model, 2)
     x, eps = batch(8)
@@ -145,21 +145,27 @@ def test_iwae_and_m2_are_not_split():
 
 
 def test_which_models_and_machines_get_the_split_step():
-    conv = VAE(**SMALL)
-    assert isinstance(split_step(conv, 128, cores=2), DataParallel)
-    assert split_step(conv, 128, cores=2).workers == 2
-    assert split_step(conv, 128, cores=8).workers == 4                # at least 32 rows a share
-    assert split_step(conv, 128, cores=1) is None                     # one core: the model's own step
-    assert split_step(conv, 48, cores=2) is None                      # too small a batch to split
+    conv = VAE(**SMALL)                                                  # 8×8 images: 64 numbers a row
+    assert isinstance(split_step(conv, 1024, cores=2), DataParallel)
+    assert split_step(conv, 1024, cores=2).workers == 2
+    assert split_step(conv, 1024, cores=8).workers == 4                # at least 16,384 numbers a share
+    assert split_step(conv, 1024, cores=1) is None                     # one core: the model's own step
+    assert split_step(conv, 128, cores=2) is None                      # too small a step: digits at 128
+    fashion = VAE(input_dim=784, hidden=[], latent_dim=2, arch="conv", image_shape=(1, 28, 28), channels=(2, 3))
+    assert split_step(fashion, 128, cores=8).workers == 4              # at least 32 rows a share
+    assert split_step(fashion, 48, cores=2) is None
     dense = VAE(input_dim=64, hidden=[5], latent_dim=2, dtype="float64")
-    assert split_step(dense, 128, cores=2) is None                    # dense: BLAS's threads do better
+    assert split_step(dense, 1024, cores=2) is None                    # dense: BLAS's threads do better
     assert 1 <= usable_cores()
 
 
 def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_path, monkeypatch):
     """Two epochs of a conv VAE on digits: split over 2 shares and not split, the same losses to
     float32 rounding (the runs differ only in how the gradients' sums are grouped)."""
+    import tinyvae.fast
     import tinyvae.training.trainer as trainer_module
+
+    monkeypatch.setattr(tinyvae.fast, "MIN_SHARE_PIXELS", 1)          # split even the digits' small steps
 
     digits = load_dataset("digits")
     config = RunConfig(dataset="digits", epochs=2, batch_size=64, arch="conv", hidden=[8], channels=[4, 8],

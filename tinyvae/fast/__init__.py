@@ -45,7 +45,8 @@ __all__ = ["REFERENCE", "Twins", "activation_layer", "conv_twins", "shipped", "s
            "usable_cores"]
 
 HERE = Path(__file__).resolve().parent                  # tinyvae/fast
-MIN_SHARE = 32          # rows: data parallelism gives each core at least this many of a batch
+MIN_SHARE = 32          # rows: the split step gives each core at least this many of a batch,
+MIN_SHARE_PIXELS = 16384  # and at least this many input numbers (rows × pixels): docs/benchmarks.md
 
 
 def shipped(module: str) -> ModuleType | None:
@@ -120,13 +121,15 @@ def usable_cores() -> int:
 
 def split_step(model: Any, batch_size: int, cores: int | None = None) -> Any:
     """``data_parallel.DataParallel``: a convolutional model's training step split over the CPU cores
-    (``cores``, by default :func:`usable_cores`), at least ``MIN_SHARE`` rows of a batch each; or None,
-    and the model's own ``loss_and_grads`` runs: on the GPU, for a dense model (its products already
-    keep the cores busy: docs/benchmarks.md), for a model whose objective does not split over examples
-    (``splits_over_examples``), on one core, and in the student release."""
+    (``cores``, by default :func:`usable_cores`), at least ``MIN_SHARE`` rows and ``MIN_SHARE_PIXELS``
+    input numbers of a batch each; or None, and the model's own ``loss_and_grads`` runs: on the GPU,
+    for a dense model (its products already keep the cores busy: docs/benchmarks.md), for a model
+    whose objective does not split over examples (``splits_over_examples``), for small steps (the
+    8×8 digits at batch 128), on one core, and in the student release."""
     splits = getattr(model, "splits_over_examples", None)
     if model.backend.is_gpu or getattr(model, "arch", "dense") != "conv" or splits is None or not splits():
         return None
     module = shipped("data_parallel")
-    workers = min(usable_cores() if cores is None else cores, batch_size // MIN_SHARE)
+    workers = min(usable_cores() if cores is None else cores, batch_size // MIN_SHARE,
+                  batch_size * model.input_dim // MIN_SHARE_PIXELS)
     return None if module is None or workers < 2 else module.DataParallel(model, workers)
