@@ -159,6 +159,12 @@ def test_which_models_and_machines_get_the_split_step():
     assert 1 <= usable_cores()
 
 
+def blas_threads_now():
+    from threadpoolctl import threadpool_info
+
+    return min(pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas")
+
+
 def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_path, monkeypatch):
     """Two epochs of a conv VAE on digits: split over 2 shares and not split, the same losses to
     float32 rounding (the runs differ only in how the gradients' sums are grouped)."""
@@ -178,7 +184,15 @@ def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_p
                           log=lambda line: None)
         assert (trainer.parallel is not None) == (cores == 2)
         assert trainer.blas_threads() == 1
+        seen: set[int] = set()
+
+        def evaluate(evaluate=trainer.evaluate, seen=seen):
+            seen.add(blas_threads_now())
+            return evaluate()
+
+        trainer.evaluate = evaluate
         assert trainer.fit() == "done"
+        assert seen == {usable_cores() if cores == 2 else 1}               # a split run evaluates with BLAS's threads
         histories[cores] = [row["test_loss"] for row in trainer.history]
     np.testing.assert_allclose(histories[2], histories[1], rtol=1e-4)
 

@@ -51,7 +51,7 @@ from tinyvae.analysis.figures import write_run_figures
 from tinyvae.analysis.metrics import active_units
 from tinyvae.backend import Backend, noise_state, restore_noise_state
 from tinyvae.data.loading import Dataset, test_pixels, to_float, train_pixels
-from tinyvae.fast import split_step
+from tinyvae.fast import split_step, usable_cores
 from tinyvae.models.m2 import UNLABELLED, labelled_subset
 from tinyvae.models.registry import model_for_run
 from tinyvae.training.annealing import kl_weight
@@ -109,6 +109,7 @@ class Trainer:
                                    image_shape=dataset.image_shape, n_train=dataset.train_images.shape[0])
         self.optimizer = Adam(self.model.params, lr=config.lr, fused_update=self.model.ops.adam_update)
         self.parallel = split_step(self.model, config.batch_size)   # None, or the step split over the cores
+        self._evaluation_threads: int | None = None
         self.annealing = config.kl_warmup > 0 or config.kl_cycles > 0
         kl_weight(0, 1, config.epochs, config.kl_warmup, config.kl_cycles)      # refuses two schedules at once
 
@@ -202,6 +203,8 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
         threads = self.blas_threads()
+        # a split step trains on one BLAS thread per share; evaluation (one share) gets BLAS's threads back
+        self._evaluation_threads = usable_cores() if self.parallel is not None else None
         try:
             with threadpool_limits(limits=threads, user_api="blas") if threads else contextlib.nullcontext():
                 while self.epochs_done < self.config.epochs:
@@ -355,7 +358,9 @@ class Trainer:
         """Evaluate, record the epoch in the history, checkpoint, print the epoch's line."""
         cfg = self.config
         train = self.backend.to_numpy(self._totals) / self.rows_per_epoch
-        test = self.evaluate()
+        threads = self._evaluation_threads
+        with threadpool_limits(limits=threads, user_api="blas") if threads else contextlib.nullcontext():
+            test = self.evaluate()
         row = {"epoch": epoch, "train_loss": float(train[1] + self.model.beta * train[2]),
                "train_recon": float(train[1]), "train_kl": float(train[2]), **test,
                "kl_weight": float(self.model.kl_weight) if self.annealing else 1.0,
