@@ -28,6 +28,7 @@ SKIP = (".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", 
 CHECKPOINT_TESTS = ["tests/test_checkpoint.py"]
 SURVIVORS = ["tests/test_survivors.py"]
 DATA_PARALLEL = ["tests/test_data_parallel.py"]
+CONV_BLOCKS = ["tests/test_conv_blocks.py"]
 
 # name: (file, [(old text, new text), ...], test files that must catch it)
 MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
@@ -117,6 +118,17 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "no probe of the output folder": (
         "tinyvae/cli.py", [("    if not existing.is_dir():", "    return None\n    if not existing.is_dir():")],
         ["tests/test_cli_errors.py"]),
+    # the blocked convolutions (tinyvae/fast/conv_blocks.py)
+    "blocked Conv2d: dW from the last block only": (
+        "tinyvae/fast/conv_blocks.py", [("dW_mat += dY_b.T @ cols", "dW_mat[...] = dY_b.T @ cols")], CONV_BLOCKS),
+    "blocked ConvTranspose2d: dW from the last block only": (
+        "tinyvae/fast/conv_blocks.py",
+        [("dW_mat += self.X[start * P:stop * P].T @ D", "dW_mat[...] = self.X[start * P:stop * P].T @ D")],
+        CONV_BLOCKS),
+    "blocked Conv2d: every block's dx into the first": (
+        "tinyvae/fast/conv_blocks.py", [("dx[start:stop], (H_out, W_out))", "dx[:stop - start], (H_out, W_out))")],
+        CONV_BLOCKS),
+    "blocked Conv2d: no bias": ("tinyvae/fast/conv_blocks.py", [("        Y += self.b\n", "")], CONV_BLOCKS),
     # the data-parallel step (tinyvae/fast/data_parallel.py)
     "data parallel: a plain mean of the shares' gradients": (
         "tinyvae/fast/data_parallel.py",

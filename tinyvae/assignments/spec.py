@@ -124,11 +124,11 @@ WITHHELD = {
 }
 
 # The fast twins (tinyvae.fast) are no exercise, but their formulas spell out the solutions
-# (Adam's update, every derivative of A2 and A3): the release leaves their files out, and
+# (Adam's update, every derivative of A2 and A3, A5's backward): the release leaves their files out, and
 # tinyvae.fast, finding them missing, runs the reference code, which there is the students'.
 # The data-parallel step holds no formula, but is left out too: a release trains on one thread.
-NOT_SHIPPED = ("fast/cpu_kernels.py", "fast/conv_kernels.py", "fast/cuda_kernels.py", "fast/relu_kernels.py",
-               "fast/data_parallel.py")
+NOT_SHIPPED = ("fast/cpu_kernels.py", "fast/conv_kernels.py", "fast/conv_blocks.py", "fast/cuda_kernels.py",
+               "fast/relu_kernels.py", "fast/data_parallel.py")
 
 
 class SpecError(ValueError):

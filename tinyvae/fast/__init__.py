@@ -8,6 +8,8 @@ the reference maths. Some of them have faster twins that compute the same number
     cpu       im2col's copy and col2im's scatter-add,      tinyvae/fast/conv_kernels.py
               one Numba loop each
     cpu       ReLU (in the conv networks), Numba loops     tinyvae/fast/relu_kernels.py
+    cpu       Conv2d and ConvTranspose2d (in the conv      tinyvae/fast/conv_blocks.py
+              networks), a block of examples at a time
     cpu       a conv model's loss_and_grads, the batch     tinyvae/fast/data_parallel.py
               split over the cores, one thread each
     gpu       Bernoulli NLL, Gaussian KL, the              tinyvae/fast/cuda_kernels.py
@@ -15,14 +17,15 @@ the reference maths. Some of them have faster twins that compute the same number
               CUDA kernel each
 
 :func:`twins_for` answers "which code computes each of these on this backend?"; the models and
-Adam ask it once, when they are built. :func:`conv_twins` and :func:`activation_layer` answer
-the same for the convolution's im2col and col2im and for the conv networks' ReLU, which the
-layers ask when they are built; :func:`split_step` for a conv model's whole step, which the
-trainer asks once. Where a twin is missing (Numba not installed; the student
-release, which does not ship the twins' files because they spell out the exercises) the
-reference runs instead, so every backend always has a full set. Each twin is tested equal to its
-reference: tests/test_optim.py, tests/test_conv.py and tests/test_conv_twins.py (Numba),
-tests/test_data_parallel.py (threads), tests/test_cuda_kernels.py and tests/test_ops.py (CUDA).
+Adam ask it once, when they are built. :func:`conv_twins`, :func:`conv_layer_classes` and
+:func:`activation_layer` answer the same for the convolution's im2col and col2im, the conv
+networks' convolution layers and their ReLU, which the layers and networks ask when they are
+built; :func:`split_step` for a conv model's whole step, which the trainer asks once. Where a
+twin is missing (Numba not installed; the student release, which does not ship the twins' files
+because they spell out the exercises) the reference runs instead, so every backend always has a
+full set. Each twin is tested equal to its reference: tests/test_optim.py, tests/test_conv.py,
+tests/test_conv_twins.py and tests/test_conv_blocks.py (Numba), tests/test_data_parallel.py
+(threads), tests/test_cuda_kernels.py and tests/test_ops.py (CUDA).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,8 +45,8 @@ from tinyvae.nn.base import Layer
 from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
 from tinyvae.nn.reparam import Reparameterize
 
-__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_twins", "shipped", "split_step", "twins_for",
-           "usable_cores"]
+__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_layer_classes", "conv_twins", "shipped", "split_step",
+           "twins_for", "usable_cores"]
 
 HERE = Path(__file__).resolve().parent                  # tinyvae/fast
 MIN_SHARE = 32          # rows: the split step gives each core at least this many of a batch,
@@ -98,6 +102,20 @@ def conv_twins() -> Any:
     or None: then ``Im2col`` runs its reference code (and always does on the GPU)."""
     conv_kernels = shipped("conv_kernels")
     return None if conv_kernels is None else conv_kernels.compiled_conv_kernels()
+
+
+def conv_layer_classes() -> tuple[Callable[..., Layer], Callable[..., Layer]]:
+    """The constructors of Conv2d and ConvTranspose2d that the conv networks build: the twins that
+    work a block of examples at a time (``conv_blocks``), where Numba compiled im2col and col2im;
+    else the references themselves."""
+    # imported here, not at the top: tinyvae.nn.conv imports this package
+    from tinyvae.nn.conv import Conv2d, ConvTranspose2d
+
+    conv_blocks, kernels = shipped("conv_blocks"), conv_twins()
+    if conv_blocks is None or kernels is None:
+        return Conv2d, ConvTranspose2d
+    return (partial(conv_blocks.BlockedConv2d, kernels=kernels),
+            partial(conv_blocks.BlockedConvTranspose2d, kernels=kernels))
 
 
 def activation_layer(name: str) -> Layer:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tinyvae.fast import activation_layer
+from tinyvae.fast import activation_layer, conv_layer_classes
 from tinyvae.nn.base import Array, Layer
-from tinyvae.nn.conv import Conv2d, ConvTranspose2d
 from tinyvae.nn.im2col import output_size
 from tinyvae.nn.layers import Sequential, mlp
 
@@ -72,6 +71,7 @@ def conv_stack(image_shape: Sequence[int], channels: Sequence[int], activation: 
                init: str) -> tuple[Sequential, int]:
     """(N, C·H·W) → (N, F): the encoder's convolutions, each followed by the activation, then
     flattened; returns the stack and F, the number of features it outputs."""
+    Conv2d, _ = conv_layer_classes()                         # tinyvae.nn.conv's, or its fast twin's
     layers: list[Layer] = [Reshape(image_shape)]
     for c_in, c_out in zip([image_shape[0], *channels[:-1]], channels, strict=True):
         layers += [Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING, init=init), activation_layer(activation)]
@@ -85,6 +85,7 @@ def conv_transpose_stack(image_shape: Sequence[int], channels: Sequence[int], ou
     activation, the feature maps, then transposed convolutions (the last without activation)."""
     sides = conv_sides(image_shape, len(channels))
     h, w = sides[-1]
+    _, ConvTranspose2d = conv_layer_classes()                # tinyvae.nn.conv's, or its fast twin's
     layers: list[Layer] = [activation_layer(activation), Reshape((channels[-1], h, w))]
     widths = [*channels[::-1], out_channels]
     for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
