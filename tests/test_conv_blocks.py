@@ -51,7 +51,7 @@ def test_the_blocked_layer_computes_the_reference(transposed, case, examples_per
     dx_ref, dx = reference.backward(dy), twin.backward(dy)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(twin.dW, reference.dW, rtol=1e-12, atol=1e-13)  # summed block by block
-    np.testing.assert_array_equal(twin.db, reference.db)
+    np.testing.assert_allclose(twin.db, reference.db, rtol=1e-12, atol=1e-13)  # 1ᵀ dY, not NumPy's sum
     assert np.abs(reference.dW).max() > 0.1
 
 
@@ -71,16 +71,18 @@ def test_the_blocked_layer_passes_the_gradient_check(transposed, case):
     assert set(errors) == {"x", "W", "b"} and max(errors.values()) < 1e-7, errors
 
 
-def test_the_reference_runs_for_one_block_and_for_several_blas_threads(monkeypatch):
-    reference, twin, x, dy = pair(CONV_CASES[3], False, N)                     # all 5 fit in one block
-    np.testing.assert_array_equal(twin.forward(x), reference.forward(x))
-    assert twin.cols is not None                                               # the reference kept its patches
+@pytest.mark.parametrize("transposed, case", [(False, CONV_CASES[3]), (True, TRANSPOSED_CASES[3])])
+def test_one_block_keeps_its_patches_and_several_blas_threads_run_the_reference(transposed, case, monkeypatch):
+    reference, twin, x, dy = pair(case, transposed, N)                        # all 5 in one block
+    np.testing.assert_allclose(twin.forward(x), reference.forward(x), rtol=1e-13, atol=1e-13)
+    assert twin.blocks == N
+    np.testing.assert_allclose(twin.backward(dy), reference.backward(dy), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(twin.dW, reference.dW, rtol=1e-12, atol=1e-13)
+    monkeypatch.setattr(conv_blocks, "blas_threads", lambda: 2)               # a product BLAS spreads itself
+    np.testing.assert_array_equal(twin.forward(x), reference.forward(x))      # the reference's own code
     np.testing.assert_array_equal(twin.backward(dy), reference.backward(dy))
     np.testing.assert_array_equal(twin.dW, reference.dW)
-    reference, twin, x, dy = pair(TRANSPOSED_CASES[3], True, 1)
-    monkeypatch.setattr(conv_blocks, "blas_threads", lambda: 2)               # a product BLAS spreads itself
-    twin.forward(x)
-    assert twin.blocks is None
+    np.testing.assert_array_equal(twin.db, reference.db)
 
 
 def test_errors_and_names_are_the_references():

@@ -14,16 +14,18 @@ product reads it::
                       backward  D_b = im2col(dy_b),  dW = Σ_b X_bᵀ D_b,  dX_b = D_b Wᵀ
 
 (X_b, rows of the block's examples only.) The backward rebuilds each block's patch matrix instead
-of keeping the forward's: building it is cheap, keeping it is what fills the cache. Every output
+of keeping the forward's: building it is cheap, keeping it is what fills the cache (a batch that
+fits in one block keeps its one matrix, as the reference does). Every output
 row is the same product over the same numbers as in the reference, so y and dx are the
 reference's; dW is summed block by block instead of in one product, so it equals the reference's
-to rounding (tests/test_conv_blocks.py). The bias and its gradient are the reference's code.
+to rounding (tests/test_conv_blocks.py). So does db, the sum of dY's rows, computed as the
+product 1ᵀ dY (a BLAS matrix-vector product, where NumPy's sum down the rows is slow).
 
 Blocks help a product that runs on one BLAS thread (one core, or a share of a split step); with
-several BLAS threads the whole batch's product spreads better, and the reference runs. So does a
-layer whose whole batch fits in one block, an array that is not NumPy's (CuPy), and a copy
-without Numba (:func:`tinyvae.fast.conv_layer_classes` chooses; the student
-release leaves this file out: it spells out A5's backward). Measurements: docs/benchmarks.md.
+several BLAS threads the whole batch's product spreads better, and the reference runs. So it
+does on an array that is not NumPy's (CuPy), and a copy without Numba builds the references
+(:func:`tinyvae.fast.conv_layer_classes` chooses; the student release leaves this file out: it
+spells out A5's backward). Measurements: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -78,11 +80,19 @@ class _Blocks:
 
     def _block_size(self, n: int, patch_numbers: int, itemsize: int) -> int:
         """Examples per block: as many as keep a block's patch matrix (``patch_numbers`` per example)
-        within ``block_bytes``, at least 1; n (one block: the reference) if they all fit or BLAS
-        runs on several threads."""
+        within ``block_bytes``, at least 1 and at most n; 0 when BLAS runs on several threads (then
+        the reference runs)."""
         if blas_threads() > 1:
-            return n
+            return 0
         return min(n, max(1, self.block_bytes // (patch_numbers * itemsize)))
+
+    def _bias_grad(self, dY: np.ndarray) -> None:
+        """db = Σ over the rows of dY (M, C_out), the reference's sum as a product with a vector of
+        ones: BLAS's matrix-vector product instead of NumPy's sum down the rows."""
+        ones = self._block_buffers.get("ones")
+        if ones is None or ones.shape[0] != dY.shape[0] or ones.dtype != dY.dtype:
+            ones = self._block_buffers["ones"] = np.ones(dY.shape[0], dtype=dY.dtype)
+        np.matmul(ones, dY, out=self.db)
 
     def _kept(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """A buffer kept between calls under ``name``, reallocated only when shape or dtype change."""
@@ -115,7 +125,7 @@ class BlockedConv2d(_Blocks, Conv2d):
         x_shape = self._check_input(x)
         N, C_out, H_out, W_out = self.output_shape(x_shape)
         B = self._block_size(N, H_out * W_out * self.k * self.k * self.in_channels, x.dtype.itemsize)
-        if B == N:
+        if not B:
             return super().forward(x)
         self.x_shape, self.y_shape, self.blocks = x_shape, (N, C_out, H_out, W_out), B
         self.W_mat = patch_order(self.W)                                 # (C_out, k·k·C_in)
@@ -124,7 +134,9 @@ class BlockedConv2d(_Blocks, Conv2d):
         Y = np.empty((N * P, C_out), dtype=x.dtype)
         for start in range(0, N, B):
             stop = min(N, start + B)
-            np.matmul(self._im2col(x, start, stop, (H_out, W_out), B), self.W_mat.T, out=Y[start * P:stop * P])
+            cols = self._im2col(x, start, stop, (H_out, W_out), B)
+            np.matmul(cols, self.W_mat.T, out=Y[start * P:stop * P])
+        self.whole = cols if B == N else None                            # one block: backward reuses it
         Y += self.b
         return from_rows(Y, N, H_out, W_out)                             # (N, C_out, H_out, W_out)
 
@@ -140,13 +152,14 @@ class BlockedConv2d(_Blocks, Conv2d):
         dx = np.zeros((N, H, W, C_in), dtype=dy.dtype) if self.input_grad else None
         for start in range(0, N, B):
             stop = min(N, start + B)
-            cols, dY_b = self._im2col(self.x, start, stop, (H_out, W_out), B), dY[start * P:stop * P]
+            cols = self.whole if B == N else self._im2col(self.x, start, stop, (H_out, W_out), B)
+            dY_b = dY[start * P:stop * P]
             dW_mat += dY_b.T @ cols
             if dx is not None:
                 D = self._kept("D", (B * P, cols.shape[1]), dy.dtype)[:(stop - start) * P]
                 self._col2im(np.matmul(dY_b, self.W_mat, out=D), dx[start:stop], (H_out, W_out))
         self.dW[...] = from_patch_order(dW_mat, self.dW.shape)
-        dy.sum(axis=(0, 2, 3), out=self.db)
+        self._bias_grad(dY)
         return None if dx is None else dx.transpose(0, 3, 1, 2)          # (N, C_in, H, W)
 
 
@@ -161,7 +174,7 @@ class BlockedConvTranspose2d(_Blocks, ConvTranspose2d):
         N, C_out, H_out, W_out = self.output_shape(x_shape)
         _, _, H, W = x_shape
         B = self._block_size(N, H * W * self.k * self.k * C_out, x.dtype.itemsize)
-        if B == N:
+        if not B:
             return super().forward(x)
         self.x_shape, self.y_shape, self.blocks = x_shape, (N, C_out, H_out, W_out), B
         self.W_mat = patch_order(self.W)                                 # (C_in, k·k·C_out)
@@ -191,5 +204,5 @@ class BlockedConvTranspose2d(_Blocks, ConvTranspose2d):
             if dX is not None:
                 np.matmul(D, self.W_mat.T, out=dX[start * P:stop * P])
         self.dW[...] = from_patch_order(dW_mat, self.dW.shape)
-        dy.sum(axis=(0, 2, 3), out=self.db)
+        self._bias_grad(to_rows(dy))                                     # (N·H_out·W_out, C_out)
         return None if dX is None else from_rows(dX, N, H, W)            # (N, C_in, H, W)
