@@ -96,3 +96,16 @@ def test_the_conv_networks_are_built_from_the_twins():
     conv, transposed = conv_layer_classes()
     layer = conv(2, 3, 4, 2, 1)
     assert isinstance(layer, BlockedConv2d) and isinstance(transposed(3, 2, 4, 2, 1), BlockedConvTranspose2d)
+
+
+def test_the_ab_script_runs(tmp_path):
+    """docs/scripts/conv_blocks_ab.py, whose table is in docs/benchmarks.md."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "conv_blocks_ab.py"
+    result = subprocess.run([sys.executable, str(script), "--rounds", "1", "--steps", "1"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "one thread" in result.stdout and "2 shares on 2 threads" in result.stdout
