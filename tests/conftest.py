@@ -6,6 +6,8 @@ session fails if the repository gained or lost a file while the tests ran.
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 # The tests train tiny models, for which OpenBLAS's second thread costs more than it brings
@@ -22,6 +24,12 @@ GPU = gpu_available()
 # What the tests may leave in the repository: Python's bytecode caches and the editable install.
 DERIVED = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", "tinyvae.egg-info", ".whl", ".gl"}
 requires_gpu = pytest.mark.skipif(not GPU, reason="no usable GPU (needs CuPy and a CUDA device)")
+
+
+def run_doc_script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run docs/scripts/NAME with ARGS in the folder ``cwd`` (never the repository); its output as text."""
+    return subprocess.run([sys.executable, str(ROOT / "docs" / "scripts" / name), *args],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
 @pytest.fixture(params=["cpu", pytest.param("gpu", marks=[pytest.mark.gpu, requires_gpu])])

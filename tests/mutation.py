@@ -141,6 +141,11 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "data parallel: the labels are not cut with their rows": (
         "tinyvae/fast/data_parallel.py", [("labels = None if labels is None else labels[start:stop]", "")],
         DATA_PARALLEL),
+    "data parallel: evaluation keeps the split's one BLAS thread": (
+        "tinyvae/training/trainer.py",
+        [("self._evaluation_threads = usable_cores() if self.parallel is not None else None",
+          "self._evaluation_threads = None")],
+        DATA_PARALLEL),
     "data parallel: the free-bits VAE is split": (
         "tinyvae/models/vae.py", [("return self.free_bits == 0", "return True")], DATA_PARALLEL),
 }

@@ -8,6 +8,7 @@ twin hands over to the reference. Planted bugs in the twins are in tests/mutatio
 
 import numpy as np
 import pytest
+from conftest import run_doc_script
 from test_conv import CONV_CASES, TRANSPOSED_CASES, bound
 
 from tinyvae.nn.conv import Conv2d, ConvTranspose2d
@@ -100,12 +101,6 @@ def test_the_conv_networks_are_built_from_the_twins():
 
 def test_the_ab_script_runs(tmp_path):
     """docs/scripts/conv_blocks_ab.py, whose table is in docs/benchmarks.md."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "conv_blocks_ab.py"
-    result = subprocess.run([sys.executable, str(script), "--rounds", "1", "--steps", "1"],
-                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    result = run_doc_script("conv_blocks_ab.py", "--rounds", "1", "--steps", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-1500:]
     assert "one thread" in result.stdout and "2 shares on 2 threads" in result.stdout

@@ -12,28 +12,18 @@ model in turn; printed is the median over the rounds of blocked / reference, and
 
 import argparse
 import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import tinyvae.nn.conv_nets as conv_nets
+from tinyvae.conv_benchmark import median_ms
 from tinyvae.fast import conv_blocks
 from tinyvae.fast.data_parallel import DataParallel
 from tinyvae.models.vae import VAE
 from tinyvae.nn.conv import Conv2d, ConvTranspose2d
 
 ARCH = dict(input_dim=784, hidden=(), latent_dim=20, arch="conv", image_shape=(1, 28, 28), channels=(32, 64), seed=1)
-
-
-def median_seconds(step: Callable[[], object], steps: int) -> float:
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -61,8 +51,8 @@ def main() -> None:
         ratios: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, (ours, theirs) in runs.items():
-                ratios[name].append(median_seconds(lambda m=ours: m.loss_and_grads(x, eps), args.steps)
-                                    / median_seconds(lambda m=theirs: m.loss_and_grads(x, eps), args.steps))
+                ratios[name].append(median_ms(lambda m=ours: m.loss_and_grads(x, eps), args.steps)
+                                    / median_ms(lambda m=theirs: m.loss_and_grads(x, eps), args.steps))
     print(f"blocked / reference, blocks of at most {args.block_bytes:,} bytes, batch 128, {args.rounds} rounds:")
     for name, r in ratios.items():
         print(f"  {name:22s} {statistics.median(r):.3f}  ({min(r):.3f}–{max(r):.3f})")
