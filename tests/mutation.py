@@ -133,7 +133,7 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "data parallel: a plain mean of the shares' gradients": (
         "tinyvae/fast/data_parallel.py",
         [("grad *= (bounds[0][1] - bounds[0][0]) / N", "grad *= 1 / len(bounds)"),
-         ("grad += ((stop - start) / N) * replica.params.grad", "grad += (1 / len(bounds)) * replica.params.grad")],
+         ("share_grad *= (stop - start) / N", "share_grad *= 1 / len(bounds)")],
         DATA_PARALLEL),
     "data parallel: the replicas miss KL annealing's weight": (
         "tinyvae/fast/data_parallel.py", [('replica.kl_weight = getattr(model, "kl_weight", 1.0)', "pass")],

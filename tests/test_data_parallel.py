@@ -90,17 +90,21 @@ def test_kl_annealings_weight_reaches_every_replica():
     agree(reference, model, reference.loss_and_grads(x, eps), split.loss_and_grads(x, eps))
 
 
-def test_a_plain_mean_of_the_shares_gradients_is_caught():
-    """Planted bug: averaging the shares' gradients without their sizes. With unequal shares
-    (7 rows: 4 and 3) the check above must reject it."""
-    reference, model = twins(lambda: VAE(**SMALL))
+def test_the_batch_gradient_is_the_size_weighted_mean_of_the_shares():
+    """The identity the split rests on, ∇L = Σ_i (N_i/N)·∇L_i, with each share's gradient from a
+    model of its own; and the planted bug, a plain mean of the shares' gradients, which unequal
+    shares (7 rows: 4 and 3) must expose."""
+    reference = VAE(**SMALL)
     x, eps = batch(7)
     reference.loss_and_grads(x, eps)
-    split = DataParallel(model, 2)
-    split.loss_and_grads(x, eps)
-    (a, b), (c, d) = share_bounds(7, 2)
-    unweighted = (model.params.grad - (d - c) / 7 * split.replicas[1].params.grad) * 7 / (b - a)
-    unweighted = (unweighted + split.replicas[1].params.grad) / 2
+    shares = []
+    for start, stop in share_bounds(7, 2):
+        share = VAE(**SMALL)
+        share.loss_and_grads(x[start:stop], eps[start:stop])
+        shares.append(((stop - start) / 7, share.params.grad))
+    weighted = sum(w * g for w, g in shares)
+    np.testing.assert_allclose(weighted, reference.params.grad, rtol=1e-10, atol=1e-13)
+    unweighted = sum(g for _, g in shares) / 2
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(unweighted, reference.params.grad, rtol=1e-10, atol=1e-13)
 

@@ -72,7 +72,9 @@ class DataParallel:
         grad = model.params.grad                                             # (P,): ∇L_0 so far
         grad *= (bounds[0][1] - bounds[0][0]) / N
         for replica, (start, stop) in zip(replicas, bounds[1:], strict=True):
-            grad += ((stop - start) / N) * replica.params.grad               # + (N_i/N)·∇L_i
+            share_grad = replica.params.grad                                 # ∇L_i, rewritten by its next backward,
+            share_grad *= (stop - start) / N                                 # so it is scaled in place
+            grad += share_grad                                               # + (N_i/N)·∇L_i
         recon = model.xp.concatenate([recon for recon, _ in parts])          # (N,)
         kl = model.xp.concatenate([kl for _, kl in parts])                   # (N,)
         return model._elbo(recon, kl)
