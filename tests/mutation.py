@@ -128,7 +128,10 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "blocked Conv2d: every block's dx into the first": (
         "tinyvae/fast/conv_blocks.py", [("dx[start:stop], (H_out, W_out))", "dx[:stop - start], (H_out, W_out))")],
         CONV_BLOCKS),
-    "blocked Conv2d: no bias": ("tinyvae/fast/conv_blocks.py", [("        Y += self.b\n", "")], CONV_BLOCKS),
+    "blocked Conv2d: no bias": (
+        "tinyvae/fast/conv_blocks.py", [("Y_b += self.b ", "pass  ")], CONV_BLOCKS),
+    "blocked ConvTranspose2d: a block not zeroed before col2im": (
+        "tinyvae/fast/conv_blocks.py", [("y_b[...] = 0 ", "pass  ")], CONV_BLOCKS),
     # the data-parallel step (tinyvae/fast/data_parallel.py)
     "data parallel: a plain mean of the shares' gradients": (
         "tinyvae/fast/data_parallel.py",

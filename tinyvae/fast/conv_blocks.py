@@ -135,9 +135,9 @@ class BlockedConv2d(_Blocks, Conv2d):
         for start in range(0, N, B):
             stop = min(N, start + B)
             cols = self._im2col(x, start, stop, (H_out, W_out), B)
-            np.matmul(cols, self.W_mat.T, out=Y[start * P:stop * P])
+            Y_b = np.matmul(cols, self.W_mat.T, out=Y[start * P:stop * P])
+            Y_b += self.b                                                # while the block is in the cache
         self.whole = cols if B == N else None                            # one block: backward reuses it
-        Y += self.b
         return from_rows(Y, N, H_out, W_out)                             # (N, C_out, H_out, W_out)
 
     def backward(self, dy: Array) -> Array:
@@ -149,7 +149,7 @@ class BlockedConv2d(_Blocks, Conv2d):
         B, P = self.blocks, H_out * W_out
         dY = to_rows(dy)                                                 # (N·H_out·W_out, C_out)
         dW_mat = np.zeros_like(self.W_mat)                               # Σ_b dY_bᵀ X_b
-        dx = np.zeros((N, H, W, C_in), dtype=dy.dtype) if self.input_grad else None
+        dx = np.empty((N, H, W, C_in), dtype=dy.dtype) if self.input_grad else None
         for start in range(0, N, B):
             stop = min(N, start + B)
             cols = self.whole if B == N else self._im2col(self.x, start, stop, (H_out, W_out), B)
@@ -157,6 +157,7 @@ class BlockedConv2d(_Blocks, Conv2d):
             dW_mat += dY_b.T @ cols
             if dx is not None:
                 D = self._kept("D", (B * P, cols.shape[1]), dy.dtype)[:(stop - start) * P]
+                dx[start:stop] = 0                                       # col2im adds into zeros
                 self._col2im(np.matmul(dY_b, self.W_mat, out=D), dx[start:stop], (H_out, W_out))
         self.dW[...] = from_patch_order(dW_mat, self.dW.shape)
         self._bias_grad(dY)
@@ -180,14 +181,15 @@ class BlockedConvTranspose2d(_Blocks, ConvTranspose2d):
         self.W_mat = patch_order(self.W)                                 # (C_in, k·k·C_out)
         self.X = to_rows(x)                                              # (N·H·W, C_in), kept
         P = H * W
-        y = np.zeros((N, H_out, W_out, C_out), dtype=x.dtype)            # NHWC, as the reference's col2im
+        y = np.empty((N, H_out, W_out, C_out), dtype=x.dtype)            # NHWC, as the reference's col2im
         for start in range(0, N, B):
             stop = min(N, start + B)
             M = self._kept("M", (B * P, self.W_mat.shape[1]), x.dtype)[:(stop - start) * P]
-            self._col2im(np.matmul(self.X[start * P:stop * P], self.W_mat, out=M), y[start:stop], (H, W))
-        y = y.transpose(0, 3, 1, 2)                                      # (N, C_out, H_out, W_out), a view
-        y += self.b[:, None, None]
-        return y
+            y_b = y[start:stop]
+            y_b[...] = 0                                                 # col2im adds into zeros,
+            self._col2im(np.matmul(self.X[start * P:stop * P], self.W_mat, out=M), y_b, (H, W))
+            y_b += self.b                                                # then the bias, while in the cache
+        return y.transpose(0, 3, 1, 2)                                   # (N, C_out, H_out, W_out), a view
 
     def backward(self, dy: Array) -> Array:
         if self.blocks is None or not isinstance(dy, np.ndarray):        # forward ran the reference
