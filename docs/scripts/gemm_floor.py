@@ -45,7 +45,8 @@ def products(model: object) -> list[tuple[str, Callable[[], object], float]]:
             if isinstance(layer, Linear):
                 name = f"{part}.{i} Linear({layer.d_in}→{layer.d_out})"
             elif isinstance(layer, (Conv2d, ConvTranspose2d)):
-                name = f"{part}.{i} {type(layer).__name__}({layer.in_channels}→{layer.out_channels})"
+                kind = type(layer).__name__.removeprefix("Blocked")          # a twin: the layer it computes
+                name = f"{part}.{i} {kind}({layer.in_channels}→{layer.out_channels})"
             else:
                 continue
             found += [(f"{name}: {what}", f, flops) for what, (f, flops) in layer_products(layer)]
