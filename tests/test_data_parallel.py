@@ -208,3 +208,29 @@ def test_the_step_script_runs(tmp_path):
     result = run_doc_script("data_parallel_step.py", "--repeats", "1", "--rounds", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-1500:]
     assert "2 shares on 2 threads" in result.stdout and "conv 32-64-20" in result.stdout
+
+
+def test_a_split_run_interrupted_and_resumed_is_bitwise_identical(tmp_path, monkeypatch):
+    """The split keeps the CPU's resume contract (docs/cli.md): same machine, same shares, same bits."""
+    import tinyvae.fast
+    import tinyvae.training.trainer as trainer_module
+    from tinyvae.training.checkpoint import load_checkpoint
+
+    monkeypatch.setattr(tinyvae.fast, "MIN_SHARE_PIXELS", 1)
+    monkeypatch.setattr(trainer_module, "split_step",
+                        lambda model, batch_size: split_step(model, batch_size, cores=2))
+    digits = load_dataset("digits")
+    config = RunConfig(dataset="digits", epochs=2, batch_size=64, arch="conv", hidden=[8], channels=[4, 8],
+                       latent_dim=3)
+
+    def trainer(out):
+        return Trainer(config, digits, get_backend("cpu"), out, progress=False, log=lambda line: None)
+
+    straight = trainer(tmp_path / "a")
+    assert straight.parallel is not None and straight.fit() == "done"
+    first = trainer(tmp_path / "b")
+    assert first.fit(on_step=lambda epoch, step: (epoch, step) == (2, 5) and first.request_stop()) == "interrupted"
+    second = trainer(tmp_path / "b")
+    second.restore(load_checkpoint(tmp_path / "b"))
+    assert second.fit() == "done"
+    assert np.array_equal(second.model.params.data, straight.model.params.data)
