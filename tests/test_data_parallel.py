@@ -14,7 +14,7 @@ from conftest import run_doc_script
 from tinyvae import VAE, Autoencoder
 from tinyvae.backend import get_backend
 from tinyvae.data.loading import load_dataset
-from tinyvae.fast import split_step, usable_cores
+from tinyvae.fast import blas_threads, split_step, usable_cores
 from tinyvae.fast.data_parallel import DataParallel, share_bounds
 from tinyvae.models.cvae import ConditionalVAE
 from tinyvae.models.iwae import IWAE
@@ -164,12 +164,6 @@ def test_which_models_and_machines_get_the_split_step():
     assert 1 <= usable_cores()
 
 
-def blas_threads_now():
-    from threadpoolctl import threadpool_info
-
-    return min(pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas")
-
-
 def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_path, monkeypatch):
     """Two epochs of a conv VAE on digits: split over 2 shares and not split, the same losses to
     float32 rounding (the runs differ only in how the gradients' sums are grouped)."""
@@ -193,7 +187,7 @@ def test_the_trainer_splits_a_conv_step_and_trains_as_the_whole_batch_does(tmp_p
         seen: set[int] = set()
 
         def evaluate(evaluate=trainer.evaluate, seen=seen):
-            seen.add(blas_threads_now())
+            seen.add(blas_threads())
             return evaluate()
 
         trainer.evaluate = evaluate

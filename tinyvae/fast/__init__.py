@@ -34,7 +34,7 @@ import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,8 +45,8 @@ from tinyvae.nn.base import Layer
 from tinyvae.nn.losses import bernoulli_nll, gaussian_kl
 from tinyvae.nn.reparam import Reparameterize
 
-__all__ = ["REFERENCE", "Twins", "activation_layer", "conv_layer_classes", "conv_twins", "shipped", "split_step",
-           "twins_for", "usable_cores"]
+__all__ = ["REFERENCE", "Twins", "activation_layer", "blas_threads", "conv_layer_classes", "conv_twins", "shipped",
+           "split_step", "twins_for", "usable_cores"]
 
 HERE = Path(__file__).resolve().parent                  # tinyvae/fast
 MIN_SHARE = 32          # rows: the split step gives each core at least this many of a batch,
@@ -126,15 +126,29 @@ def activation_layer(name: str) -> Layer:
     return make_activation(name) if kernels is None else relu_kernels.CompiledReLU(kernels)
 
 
+@cache
+def _blas() -> Any:
+    """threadpoolctl's handle on the BLAS that NumPy calls, or None (no threadpoolctl: the graders'
+    sandbox imports this package without it; or no BLAS it knows)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    controllers = ThreadpoolController().select(user_api="blas").lib_controllers
+    return controllers[0] if controllers else None
+
+
+def blas_threads() -> int:
+    """How many threads NumPy's BLAS runs a product on now (1 where that cannot be asked)."""
+    blas = _blas()
+    return 1 if blas is None else int(blas.get_num_threads())
+
+
 def usable_cores() -> int:
     """The cores a step may use: those this process may run on (``taskset`` narrows them), and no
     more than the threads BLAS was given (``OPENBLAS_NUM_THREADS=1`` asks for one)."""
-    # imported here, not at the top: the graders' sandbox imports this package without threadpoolctl
-    from threadpoolctl import threadpool_info
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    blas = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return max(1, min([cores, *blas]))
+    return max(1, min(cores, blas_threads()))
 
 
 def split_step(model: Any, batch_size: int, cores: int | None = None) -> Any:

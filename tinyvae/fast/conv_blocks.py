@@ -30,35 +30,17 @@ spells out A5's backward). Measurements: docs/benchmarks.md.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import numpy as np
 
+from tinyvae.fast import blas_threads
 from tinyvae.fast.conv_kernels import ConvKernels
 from tinyvae.nn.base import Array
 from tinyvae.nn.conv import Conv2d, ConvTranspose2d
 from tinyvae.nn.im2col import from_patch_order, from_rows, patch_order, to_rows
 
 BLOCK_BYTES = 1 << 20   # a block's patch matrix: at most 1 MiB, half a core's L2 on the machine measured
-
-
-@cache
-def _blas() -> Any:
-    """threadpoolctl's handle on the BLAS that NumPy calls, or None (no threadpoolctl: the graders'
-    sandbox; or no BLAS it knows)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    controllers = ThreadpoolController().select(user_api="blas").lib_controllers
-    return controllers[0] if controllers else None
-
-
-def blas_threads() -> int:
-    """How many threads NumPy's BLAS runs a product on now (1 where that cannot be asked)."""
-    blas = _blas()
-    return 1 if blas is None else int(blas.get_num_threads())
 
 
 class _Blocks:

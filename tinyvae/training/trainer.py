@@ -225,10 +225,10 @@ class Trainer:
         """
         if self.backend.is_gpu:
             return None
-        weights = sum(int(np.prod(shape)) for name, (_, shape) in self.model.params.layout.items()
-                      if name.endswith(".W"))
         if self.parallel is not None:
             return 1                                           # one BLAS thread for each share of the batch
+        weights = sum(int(np.prod(shape)) for name, (_, shape) in self.model.params.layout.items()
+                      if name.endswith(".W"))
         return 1 if 6 * self.config.batch_size * weights < SMALL_STEP else None
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
