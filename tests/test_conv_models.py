@@ -207,24 +207,49 @@ def test_the_dense_vs_conv_table_script_runs(tmp_path):
     assert len(rows) == 4 and rows[2].startswith("| dense |") and rows[3].startswith("| conv |")
 
 
+def _gemm_floor(tmp_path, *args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "gemm_floor.py"
+    return subprocess.run([sys.executable, str(script), "--repeats", "1", "--steps", "1", *args],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+
 def test_the_gemm_floor_script_times_every_product_of_a_step(tmp_path):
     """docs/scripts/gemm_floor.py (docs/benchmarks.md, "The GEMM floor") finds the 17 products of a step of the
     benchmark's conv VAE and their 2.739 GFLOP, counted by hand (2 flops per multiply-add, batch 128):
     Conv(1→32) Y and dW 2·(2·25088·16·32), Conv(32→64) 3·(2·6272·512·64), Linear(3136→40) 3·(2·128·3136·40),
     Linear(20→3136) 3·(2·128·20·3136), ConvT(64→32) 3·(2·6272·64·512), ConvT(32→1) 3·(2·25088·32·16)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     flops = 2 * (2 * 25088 * 16 * 32) + 3 * 2 * (6272 * 512 * 64 + 128 * 3136 * 40 + 128 * 20 * 3136
                                                    + 6272 * 64 * 512 + 25088 * 32 * 16)
-    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "gemm_floor.py"
-    result = subprocess.run([sys.executable, str(script), "--repeats", "1", "--steps", "1"],
-                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    result = _gemm_floor(tmp_path)
     assert result.returncode == 0, result.stderr[-1500:]
     lines = result.stdout.splitlines()
     assert sum(" ms " in line and "GFLOP/s" in line and "floor" not in line for line in lines) == 17
     assert f"{flops / 1e9:.3f} GFLOP," in result.stdout and "training step" in result.stdout
+
+
+def test_the_gemm_floor_script_times_the_same_products_in_pytorch(tmp_path):
+    """``--torch``: every product line gets a second time, PyTorch's BLAS on the same operands, and the floor a
+    second sum (docs/benchmarks.md compares the two libraries with it)."""
+    pytest.importorskip("torch")
+    result = _gemm_floor(tmp_path, "--torch")
+    assert result.returncode == 0, result.stderr[-1500:]
+    products = [line for line in result.stdout.splitlines() if line.count(" ms ") == 2 and "floor" not in line]
+    assert len(products) == 17 and all(line.count("GFLOP/s") == 2 for line in products)
+    assert "the same products in PyTorch's BLAS:" in result.stdout
+
+
+def test_the_gemm_floor_script_without_pytorch_says_how_to_install_it(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here")
+    result = _gemm_floor(tmp_path, "--torch")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--torch needs PyTorch: pip install torch==2.13.0" in result.stderr
 
 
 def test_the_benchmark_can_train_the_conv_model_in_one_share(capsys):
