@@ -228,3 +228,22 @@ def test_a_split_run_interrupted_and_resumed_is_bitwise_identical(tmp_path, monk
     second.restore(load_checkpoint(tmp_path / "b"))
     assert second.fit() == "done"
     assert np.array_equal(second.model.params.data, straight.model.params.data)
+
+
+def test_a_dropped_split_step_stops_its_worker_threads():
+    """A trainer that is dropped (a notebook building one per cell) does not leave its share threads idling:
+    the pool's threads end once nothing refers to the split step (concurrent.futures sees to it)."""
+    import gc
+    import threading
+
+    def share_threads() -> set:
+        return {t for t in threading.enumerate() if t.name.startswith("tinyvae-share")}
+
+    before = share_threads()
+    split = DataParallel(VAE(**SMALL), 2)
+    split.loss_and_grads(*batch(4))                             # the pool starts its thread on the first share
+    (worker,) = share_threads() - before
+    del split
+    gc.collect()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
